@@ -1,0 +1,96 @@
+"""EnvSource: credentials from two environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from .. import _environ
+from .._secret import Secret
+from ..credentials import Credentials
+from ..errors import ConfigError, CredentialsNotFoundError, SourceError
+
+__all__ = ["EnvSource"]
+
+
+class EnvSource:
+    """Read the client pair from environment variables (``N3XT_CLIENT_ID``/``N3XT_CLIENT_SECRET``).
+
+    The simplest source, right for development, CI and platforms that inject secrets
+    as variables. Both variables unset means "nothing here"
+    (:class:`~n3xt_creds.CredentialsNotFoundError`: a chain tries its next source);
+    only one set, or one set to an empty/blank value, is a half-done configuration
+    worth stopping for and raises :class:`~n3xt_creds.SourceError` naming the
+    variable. Leading/trailing whitespace (a stray newline) is stripped.
+
+    ``environ`` defaults to :data:`os.environ` and is read at every call, so a value
+    exported after start-up is seen; pass a mapping to control it in tests.
+    """
+
+    def __init__(
+        self,
+        client_id_var: str = _environ.CLIENT_ID,
+        client_secret_var: str = _environ.CLIENT_SECRET,
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        for name, value in (
+            ("client_id_var", client_id_var),
+            ("client_secret_var", client_secret_var),
+        ):
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(
+                    f"EnvSource: {name} must be a non-empty variable name, got {value!r}", key=name
+                )
+        if client_id_var == client_secret_var:
+            raise ConfigError(
+                f"EnvSource: client_id_var and client_secret_var are both {client_id_var!r}; "
+                "the id and the secret need two different variables",
+                key="client_secret_var",
+            )
+        self.client_id_var = client_id_var
+        self.client_secret_var = client_secret_var
+        self._environ = environ
+
+    def describe(self) -> str:
+        """Say which variables this source reads."""
+        return f"env (variables {self.client_id_var}, {self.client_secret_var})"
+
+    def __repr__(self) -> str:
+        return f"EnvSource(client_id_var={self.client_id_var!r}, client_secret_var={self.client_secret_var!r})"
+
+    def get_credentials(self) -> Credentials:
+        """Read both variables now; see the class docstring for what each outcome means."""
+        environ = os.environ if self._environ is None else self._environ
+        looked_for = (self.client_id_var, self.client_secret_var)
+        raw_id = environ.get(self.client_id_var)
+        raw_secret = environ.get(self.client_secret_var)
+        if raw_id is None and raw_secret is None:
+            raise CredentialsNotFoundError(
+                f"env: neither {self.client_id_var} nor {self.client_secret_var} is set",
+                source="env",
+                looked_for=looked_for,
+            )
+        for var, raw, other in (
+            (self.client_id_var, raw_id, self.client_secret_var),
+            (self.client_secret_var, raw_secret, self.client_id_var),
+        ):
+            if raw is None:
+                raise SourceError(
+                    f"env: {other} is set but {var} is not; set both, or neither to let "
+                    "another source provide the credentials",
+                    source="env",
+                )
+            if not raw.strip():
+                state = "empty" if raw == "" else "only whitespace"
+                raise SourceError(
+                    f"env: {var} is set but {state}; export the real value or unset it",
+                    source="env",
+                )
+        assert raw_id is not None
+        assert raw_secret is not None
+        return Credentials(
+            client_id=raw_id.strip(),
+            client_secret=Secret(raw_secret.strip()),
+            source=f"env:{self.client_id_var}",
+        )

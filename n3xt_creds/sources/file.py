@@ -1,0 +1,175 @@
+"""FileSource: credentials from mounted secret files (Docker secrets, Kubernetes volumes)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .._secret import Secret
+from ..credentials import Credentials
+from ..errors import ConfigError, CredentialsNotFoundError, SourceError
+
+__all__ = ["MAX_SECRET_FILE_BYTES", "FileSource"]
+
+#: A client id or secret is a few dozen bytes; anything this big is the wrong file.
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
+# Kubernetes projects a secret volume as ``..<timestamp>/`` plus a ``..data`` symlink
+# that is swapped atomically on update; the visible files link through ``..data``.
+_KUBERNETES_DATA_LINK = "..data"
+
+
+class FileSource:
+    """Read the client pair from two files in one directory (default ``/run/secrets``).
+
+    Fits Docker/Compose secrets and Kubernetes secret volumes. Files are read at
+    every call, so a rotated secret is picked up on the next token refresh.
+
+    * Directory absent, or both files absent: "nothing here"
+      (:class:`~n3xt_creds.CredentialsNotFoundError`), so a chain can move on.
+    * One file present without the other, a file unreadable, empty, not UTF-8, larger
+      than 64 KiB, or a symlink leading outside ``directory``:
+      :class:`~n3xt_creds.SourceError` naming the path.
+    * Surrounding whitespace (the trailing newline of ``echo secret > file``) is stripped.
+    * When the directory holds Kubernetes' ``..data`` link, both files are read from
+      the one snapshot it points to, so an atomic update never yields the id of one
+      version with the secret of another.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] = "/run/secrets",
+        client_id_file: str = "client_id",
+        client_secret_file: str = "client_secret",
+    ) -> None:
+        for key, name in (
+            ("client_id_file", client_id_file),
+            ("client_secret_file", client_secret_file),
+        ):
+            if not isinstance(name, str) or not name.strip():
+                raise ConfigError(
+                    f"FileSource: {key} must be a non-empty file name, got {name!r}", key=key
+                )
+            if os.path.isabs(name) or ".." in Path(name).parts:
+                raise ConfigError(
+                    f"FileSource: {key}={name!r} must be a name inside the directory, "
+                    "not an absolute path or one that climbs out with '..'",
+                    key=key,
+                )
+        if client_id_file == client_secret_file:
+            raise ConfigError(
+                f"FileSource: client_id_file and client_secret_file are both {client_id_file!r}",
+                key="client_secret_file",
+            )
+        self.directory = Path(directory)
+        self.client_id_file = client_id_file
+        self.client_secret_file = client_secret_file
+
+    def describe(self) -> str:
+        """Say which files this source reads."""
+        return f"file ({self.directory / self.client_id_file}, {self.directory / self.client_secret_file})"
+
+    def __repr__(self) -> str:
+        return (
+            f"FileSource(directory={str(self.directory)!r}, client_id_file={self.client_id_file!r}, "
+            f"client_secret_file={self.client_secret_file!r})"
+        )
+
+    def get_credentials(self) -> Credentials:
+        """Read both files now; see the class docstring for what each outcome means."""
+        id_path = self.directory / self.client_id_file
+        secret_path = self.directory / self.client_secret_file
+        looked_for = (str(id_path), str(secret_path))
+        if not self.directory.is_dir():
+            state = "is not a directory" if self.directory.exists() else "does not exist"
+            raise CredentialsNotFoundError(
+                f"file: directory {self.directory} {state}", source="file", looked_for=looked_for
+            )
+        root = self.directory.resolve()
+        read_dir = self._snapshot_directory(root)
+        id_exists = os.path.lexists(read_dir / self.client_id_file)
+        secret_exists = os.path.lexists(read_dir / self.client_secret_file)
+        if not id_exists and not secret_exists:
+            raise CredentialsNotFoundError(
+                f"file: neither {id_path} nor {secret_path} exists",
+                source="file",
+                looked_for=looked_for,
+            )
+        if not id_exists or not secret_exists:
+            present, missing = (secret_path, id_path) if secret_exists else (id_path, secret_path)
+            raise SourceError(
+                f"file: {present} exists but {missing} does not; mount both files "
+                "(or neither, to let another source provide the credentials)",
+                source="file",
+            )
+        client_id = self._read(read_dir / self.client_id_file, shown_as=id_path, root=root)
+        client_secret = self._read(
+            read_dir / self.client_secret_file, shown_as=secret_path, root=root
+        )
+        return Credentials(
+            client_id=client_id, client_secret=Secret(client_secret), source=f"file:{id_path}"
+        )
+
+    def _snapshot_directory(self, root: Path) -> Path:
+        """The directory to read both files from: Kubernetes' current snapshot if any."""
+        data_link = root / _KUBERNETES_DATA_LINK
+        if not os.path.lexists(data_link):
+            return root
+        snapshot = data_link.resolve()
+        if not snapshot.is_relative_to(root):
+            raise SourceError(
+                f"file: {self.directory / _KUBERNETES_DATA_LINK} points outside {self.directory} "
+                f"(to {snapshot}); refusing to follow it",
+                source="file",
+            )
+        return snapshot
+
+    @staticmethod
+    def _read(path: Path, *, shown_as: Path, root: Path) -> str:
+        real = path.resolve()
+        if not real.is_relative_to(root):
+            raise SourceError(
+                f"file: {shown_as} is a symlink to {real}, outside {root}; refusing to read "
+                "secrets from outside the secrets directory",
+                source="file",
+            )
+        if not real.exists():
+            raise SourceError(f"file: {shown_as} is a dangling symlink (to {real})", source="file")
+        if real.is_dir():
+            raise SourceError(f"file: {shown_as} is a directory, expected a file", source="file")
+        try:
+            with open(real, "rb") as handle:
+                raw = handle.read(MAX_SECRET_FILE_BYTES + 1)
+        except PermissionError:
+            raise SourceError(
+                f"file: {shown_as} exists but cannot be read by this process (uid {os.getuid()}); "
+                "check the file mode and the volume's defaultMode/fsGroup",
+                source="file",
+            ) from None
+        except OSError as exc:
+            raise SourceError(
+                f"file: {shown_as} could not be read: {exc.strerror or type(exc).__name__}",
+                source="file",
+            ) from None
+        if len(raw) > MAX_SECRET_FILE_BYTES:
+            raise SourceError(
+                f"file: {shown_as} is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB; "
+                "it is not a client id or secret (wrong file mounted?)",
+                source="file",
+            )
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SourceError(
+                f"file: {shown_as} is not UTF-8 text (binary content?); write the plain value "
+                "(base64-decode a Kubernetes secret before storing it)",
+                source="file",
+            ) from None
+        value = text.strip()
+        if not value:
+            raise SourceError(f"file: {shown_as} is empty", source="file")
+        if "\x00" in value:
+            raise SourceError(
+                f"file: {shown_as} contains NUL bytes (binary content?)", source="file"
+            )
+        return value

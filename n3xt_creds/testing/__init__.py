@@ -1,0 +1,1 @@
+"""Test helpers: the local N3XT token-endpoint emulator and the pytest plugin (being written)."""
