@@ -8,8 +8,6 @@ them into a cached, refreshed bearer token and puts it on any HTTP client's requ
 Heavy dependencies (dynaconf, hvac, boto3) are imported only when used.
 """
 
-from __future__ import annotations
-
 from ._secret import Secret
 from .authenticator import Authenticator
 from .credentials import Credentials

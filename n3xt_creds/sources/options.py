@@ -34,7 +34,7 @@ _MISSING: Any = object()
 
 #: Key names that must never carry a value in a settings file.
 SECRET_KEY_PATTERN = re.compile(
-    r"(^|_)(secret|client_secret|secret_id|password|passwd|token|access_token|api_key|private_key)$",
+    r"secret|password|passwd|private_key|access_key|api_key|credential|(^|_)token$",
     re.IGNORECASE,
 )
 
