@@ -157,7 +157,7 @@ class SourceOptions:
             try:
                 value = float(value)
             except ValueError:
-                raise self.error(name, f"must be a number, got string {value!r}") from None
+                raise self.error(name, "must be a number, got a string that is not one") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(name, f"must be a number, got {type(value).__name__} {_safe(value)}")
         if not math.isfinite(value):
