@@ -1,1 +1,38 @@
-"""Test helpers: the local N3XT token-endpoint emulator and the pytest plugin (being written)."""
+"""Test helpers: a local N3XT token-endpoint emulator and a pytest plugin.
+
+``Emulator`` serves N3XT's client-credentials token endpoint and a protected stand-in
+API on 127.0.0.1, with controls to add clients, expire or revoke tokens, add latency
+and inject faults. ``python -m n3xt_creds.testing`` runs one for local development.
+The ``n3xt_emulator`` pytest fixture (registered automatically) gives each test a
+freshly reset emulator. See ``docs/testing.md``.
+
+The server modules are imported on first use, so loading the pytest plugin costs
+almost nothing in projects that never ask for the fixture.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._faults import Fault
+    from ._state import Counters
+    from .emulator import Emulator
+
+__all__ = ["Counters", "Emulator", "Fault"]
+
+_LAZY = {"Emulator": ".emulator", "Fault": "._faults", "Counters": "._state"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

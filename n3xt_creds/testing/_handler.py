@@ -1,0 +1,331 @@
+"""The emulator's request handler: N3XT's token endpoint and a protected stand-in API.
+
+Routes:
+
+* ``POST /v1/public/<project>/oauth2/token`` — N3XT's client-credentials grant with a
+  JSON body (any project id is accepted; clients are shared across projects).
+* ``<any method> /api/<path>`` — answers 200 only for a valid, unexpired, unrevoked
+  ``Authorization: Bearer <token>``, else 401 with ``WWW-Authenticate``.
+
+Every JSON answer carries ``status_code`` and ``request_id`` (also sent as
+``X-Request-Id``), like N3XT's. Request bodies, secrets and tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import select
+import socket
+import struct
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler
+from typing import Any, cast
+
+from ._faults import Fault
+from ._server import EmulatorHTTPServer
+
+__all__ = ["EmulatorRequestHandler"]
+
+logger = logging.getLogger("n3xt_creds.testing")
+
+_TOKEN_PATH = re.compile(r"^/v1/public/(?P<project>[^/]+)/oauth2/token$")
+_QUERY = re.compile(r"\?\S*")
+_MAX_BODY = 64 * 1024
+_GARBAGE = b"\x89<!-- definitely not JSON -->\x00{status_code: 200"
+_BAD_GATEWAY_PAGE = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+
+
+class _Dropped(Exception):
+    """The answer was deliberately not sent (HANG, RESET): close the connection."""
+
+
+class EmulatorRequestHandler(BaseHTTPRequestHandler):
+    """Serves one connection of the emulator (possibly several keep-alive requests)."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "n3xt-emulator"
+    sys_version = ""
+    # Idle keep-alive connections are closed after this long.
+    timeout = 60
+
+    server: EmulatorHTTPServer
+
+    def setup(self) -> None:
+        """Register the connection so the server can cut it loose on stop."""
+        super().setup()
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        """Unregister the connection."""
+        try:
+            super().finish()
+        except OSError:
+            pass  # the socket was reset on purpose or by the peer
+        finally:
+            self.server.untrack(self.connection)
+
+    # Every method goes through the same router; unknown methods still get 501.
+    def do_GET(self) -> None:
+        """Route a GET."""
+        self._route()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    def _route(self) -> None:
+        self.request_id = f"request-id-emu-{uuid.uuid4()}"
+        path = self.path.split("?", 1)[0]
+        try:
+            body = self._read_body()
+            if body is None:
+                return
+            if _TOKEN_PATH.match(path):
+                self._token_endpoint(body)
+            elif path == "/api" or path.startswith("/api/"):
+                self._api(path[len("/api") :] or "/")
+            else:
+                self._send_error_json(404, "not_found", f"no such endpoint: {path}")
+        except _Dropped:
+            self.close_connection = True
+
+    def _read_body(self) -> bytes | None:
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            if self.headers.get("Transfer-Encoding"):
+                # Chunked uploads are not needed by any N3XT client; refuse them plainly.
+                self.close_connection = True
+                self._send_error_json(411, "invalid_request", "Content-Length is required")
+                return None
+            return b""
+        try:
+            length = int(length_header)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= _MAX_BODY:
+            self.close_connection = True
+            self._send_error_json(413, "invalid_request", "body must be 0..65536 bytes")
+            return None
+        return self.rfile.read(length)
+
+    # --- token endpoint -------------------------------------------------------------
+
+    def _token_endpoint(self, body: bytes) -> None:
+        state = self.server.state
+        state.begin_token_request()
+        outcome = "dropped"
+        try:
+            self._wait(state.latency)
+            self._wait_until_resumed()
+            fault = state.next_fault()
+            if fault is not None:
+                outcome = fault[0].value
+                self._answer_fault(*fault)
+            else:
+                outcome = self._grant(body)
+        finally:
+            state.end_token_request(outcome)
+            logger.debug("token request %s -> %s", self.request_id, outcome)
+
+    def _grant(self, body: bytes) -> str:
+        """Validate a client-credentials request and answer it; return the outcome."""
+        if self.command != "POST":
+            self._send_error_json(405, "invalid_request", "use POST", headers={"Allow": "POST"})
+            return "method_not_allowed"
+        content_type = self.headers.get("Content-Type", "")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            self._send_error_json(415, "invalid_request", "Content-Type must be application/json")
+            return "unsupported_media_type"
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            self._send_error_json(400, "invalid_request", "the body must be a JSON object")
+            return "invalid_request"
+        grant_type = payload.get("grant_type")
+        if grant_type is not None and grant_type != "client_credentials":
+            self._send_error_json(
+                400, "unsupported_grant_type", "grant_type must be client_credentials"
+            )
+            return "unsupported_grant_type"
+        missing = [
+            name
+            for name in ("client_id", "client_secret", "grant_type")
+            if not isinstance(payload.get(name), str) or not payload[name]
+        ]
+        if missing:
+            self._send_error_json(
+                400, "invalid_request", f"missing or empty field(s): {', '.join(missing)}"
+            )
+            return "invalid_request"
+        client_id = cast(str, payload["client_id"])
+        if not self.server.state.authenticate(client_id, cast(str, payload["client_secret"])):
+            self._send_error_json(401, "invalid_client", "client authentication failed")
+            return "invalid_client"
+        token, expires_in = self.server.state.issue_token(client_id)
+        self._send_json(
+            200,
+            {
+                "status_code": 200,
+                "expires_in": expires_in,
+                "request_id": self.request_id,
+                "access_token": token,
+                "token_type": "bearer",
+            },
+        )
+        return "success"
+
+    def _answer_fault(self, fault: Fault, retry_after: int) -> None:
+        if fault is Fault.SERVER_ERROR:
+            self._send_error_json(500, "server_error", "internal server error (injected)")
+        elif fault is Fault.BAD_GATEWAY_HTML:
+            self._send(502, _BAD_GATEWAY_PAGE, "text/html")
+        elif fault is Fault.UNAVAILABLE:
+            self._send_error_json(503, "temporarily_unavailable", "try again later (injected)")
+        elif fault is Fault.RATE_LIMITED:
+            self._send_error_json(
+                429,
+                "rate_limited",
+                "too many requests (injected)",
+                headers={"Retry-After": str(retry_after)},
+            )
+        elif fault is Fault.GARBAGE_200:
+            self._send(200, _GARBAGE, "application/json")
+        elif fault is Fault.STATUS_500_IN_BODY:
+            self._send_json(
+                200,
+                {
+                    "status_code": 500,
+                    "request_id": self.request_id,
+                    "error": "server_error",
+                    "error_description": "internal server error (injected)",
+                },
+            )
+        elif fault is Fault.HANG:
+            self._hang()
+        elif fault is Fault.RESET:
+            self._reset()
+
+    def _hang(self) -> None:
+        """Say nothing until the client hangs up, the server stops, or hang_timeout passes."""
+        deadline = time.monotonic() + self.server.hang_timeout
+        while not self.server.stopping.is_set() and time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        break  # the client closed the connection: it gave up
+                except OSError:
+                    break
+                # The client sent more bytes (pipelining): keep hanging, without spinning.
+                self.server.stopping.wait(0.05)
+        raise _Dropped
+
+    def _reset(self) -> None:
+        """Close the socket with SO_LINGER 0 so the client sees a TCP RST."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        raise _Dropped
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.server.stopping.wait(seconds)
+
+    def _wait_until_resumed(self) -> None:
+        deadline = time.monotonic() + self.server.hang_timeout
+        resumed = self.server.state.resumed
+        while not resumed.is_set() and not self.server.stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            resumed.wait(min(remaining, 0.05))
+
+    # --- protected API --------------------------------------------------------------
+
+    def _api(self, path: str) -> None:
+        authorization = self.headers.get("Authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        presented = token.strip() if scheme.lower() == "bearer" else None
+        verdict = self.server.state.check_token(presented)
+        self.server.state.record_api_call(verdict.outcome)
+        if verdict.ok:
+            self._send_json(
+                200,
+                {"ok": True, "client_id": verdict.client_id, "method": self.command, "path": path},
+            )
+            return
+        if verdict.outcome == "missing_token":
+            # RFC 6750 section 3.1: no error code when the request carried no credentials.
+            challenge = 'Bearer realm="n3xt-emulator"'
+            description = "a bearer token is required"
+        else:
+            description = f"the access token is {verdict.outcome.split('_')[0]}"
+            challenge = (
+                f'Bearer realm="n3xt-emulator", error="invalid_token", '
+                f'error_description="{description}"'
+            )
+        self._send_error_json(
+            401, "invalid_token", description, headers={"WWW-Authenticate": challenge}
+        )
+
+    # --- writing answers ------------------------------------------------------------
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Answer protocol-level errors (bad request line, unknown method) in N3XT's JSON shape."""
+        if not hasattr(self, "request_id"):
+            self.request_id = f"request-id-emu-{uuid.uuid4()}"
+        self.close_connection = True
+        self._send_error_json(code, "invalid_request", message or "bad request")
+
+    def _send_error_json(
+        self,
+        status: int,
+        error: str,
+        description: str,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        body = {
+            "status_code": status,
+            "request_id": self.request_id,
+            "error": error,
+            "error_description": description,
+        }
+        self._send_json(status, body, headers=headers)
+
+    def _send_json(
+        self, status: int, body: dict[str, Any], *, headers: dict[str, str] | None = None
+    ) -> None:
+        self._send(status, json.dumps(body).encode(), "application/json", headers=headers)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Request-Id", self.request_id)
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Send http.server's access log to the ``n3xt_creds.testing`` logger, not stderr."""
+        # The request line may carry a query string; drop it in case someone put a secret there.
+        logger.debug("%s %s", self.address_string(), _QUERY.sub("", format % args))
