@@ -64,7 +64,7 @@ def test_strings_from_environment_variables_are_cast() -> None:
         (
             {"timeout": "soon"},
             lambda o: o.get_float("timeout"),
-            "must be a number, got string 'soon'",
+            "must be a number, got a string that is not one",
         ),
         (
             {"timeout": 0},
