@@ -1,0 +1,421 @@
+"""n3xt_creds benchmarks: `make bench` (or `python benchmarks/run.py`).
+
+Every figure is measured in this run, side by side with its baseline, and printed as
+a table. Nothing here talks to the network: the per-request overhead uses httpx's
+MockTransport, everything else the bundled emulator on 127.0.0.1.
+
+1. Per-request overhead with a cached token, through ``httpx.Client``:
+   no auth (baseline), a constant-header ``httpx.Auth`` (the floor), n3xt_creds,
+   httpx-auth and authlib. Overhead = time per request minus the no-auth time.
+2. Herds: 200 threads / 500 asyncio tasks / both at once asking for a cold or an
+   expired token from an emulator answering in 200 ms: token requests made, and how
+   long the slowest caller waited.
+3. The stale window: request latency p99 while a background refresh is in flight,
+   against the steady-state p99.
+4. Event-loop blocking: the longest a ticker task was delayed during a cold async herd.
+5. ``import n3xt_creds`` cost on top of ``import httpx``, in fresh interpreters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Generator
+from typing import Any
+
+import httpx
+
+import n3xt_creds
+from n3xt_creds import Authenticator, Credentials, Secret
+from n3xt_creds.testing import Emulator
+
+API_URL = "https://api.alpha.n3xt.io/v1/ping"
+TOKEN_URL = "https://authn.alpha.n3xt.io/v1/public/project-bench/oauth2/token"
+TOKEN_BODY = {
+    "status_code": 200,
+    "expires_in": 3600,
+    "request_id": "request-id-bench",
+    "access_token": "bench-access-token",
+    "token_type": "bearer",
+}
+
+
+class StaticSource:
+    """A source that always has the same pair (no I/O): isolates the authenticator."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+
+    def get_credentials(self) -> Credentials:
+        return self.credentials
+
+    def describe(self) -> str:
+        return "static (benchmark)"
+
+
+class ConstantHeaderAuth(httpx.Auth):
+    """The floor: the least an httpx.Auth can do to add a bearer header."""
+
+    def __init__(self, token: str) -> None:
+        self.header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self.header
+        yield request
+
+
+def _api_transport() -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json=TOKEN_BODY)
+        return httpx.Response(200, content=b"{}")
+
+    return httpx.MockTransport(handler)
+
+
+def _per_request_seconds(client: httpx.Client, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        client.get(API_URL)
+    return (time.perf_counter() - start) / n
+
+
+def bench_overhead(n: int, rounds: int) -> list[tuple[str, float]]:
+    """Best-of-rounds per-request time for each auth, interleaved to share noise."""
+    transport = _api_transport()
+    token_client = httpx.Client(transport=transport)
+    auths: dict[str, httpx.Auth | None] = {"no auth (baseline)": None}
+    auths["constant header (floor)"] = ConstantHeaderAuth("bench-access-token")
+    ours = Authenticator(
+        StaticSource(Credentials("bench-client", Secret("bench-secret"))),
+        token_url=TOKEN_URL,
+        http_client=token_client,
+    )
+    ours.get_token()
+    auths["n3xt_creds"] = ours
+    try:
+        import httpx_auth
+
+        theirs = httpx_auth.OAuth2ClientCredentials(
+            TOKEN_URL, client_id="bench-client", client_secret="bench-secret", client=token_client
+        )
+        auths["httpx-auth"] = theirs
+    except ImportError:  # pragma: no cover - bench extra not installed
+        pass
+    try:
+        from authlib.integrations.httpx_client import OAuth2Auth
+
+        auths["authlib"] = OAuth2Auth(
+            {
+                "access_token": "bench-access-token",
+                "token_type": "bearer",
+                "expires_at": time.time() + 3600,
+            }
+        )
+    except ImportError:  # pragma: no cover
+        pass
+    clients = {name: httpx.Client(transport=transport, auth=auth) for name, auth in auths.items()}
+    for client in clients.values():  # warm up (httpx-auth fetches its token here)
+        _per_request_seconds(client, 200)
+    best = {name: float("inf") for name in clients}
+    for _ in range(rounds):
+        for name, client in clients.items():
+            best[name] = min(best[name], _per_request_seconds(client, n))
+    for client in clients.values():
+        client.close()
+    ours.close()
+    token_client.close()
+    baseline = best["no auth (baseline)"]
+    return [(name, best[name] - baseline) for name in best]
+
+
+def _herd_threads(auth: Authenticator, count: int) -> list[float]:
+    barrier = threading.Barrier(count + 1)
+    waits: list[float] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        barrier.wait()
+        start = time.perf_counter()
+        auth.get_token()
+        with lock:
+            waits.append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=call) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    for thread in threads:
+        thread.join()
+    return waits
+
+
+async def _herd_tasks(auth: Authenticator, count: int) -> list[float]:
+    start_gate = asyncio.Event()
+
+    async def call() -> float:
+        await start_gate.wait()
+        start = time.perf_counter()
+        await auth.aget_token()
+        return time.perf_counter() - start
+
+    tasks = [asyncio.create_task(call()) for _ in range(count)]
+    await asyncio.sleep(0)
+    start_gate.set()
+    return list(await asyncio.gather(*tasks))
+
+
+class Clock:
+    """A monotonic clock the benchmark can jump forward to expire a token."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+def bench_herds(emulator: Emulator, latency: float) -> list[dict[str, Any]]:
+    rows = []
+    for shape in ("200 threads", "500 tasks", "200 threads + 500 tasks"):
+        for state in ("cold", "expired"):
+            emulator.reset()
+            creds = emulator.add_client()
+            clock = Clock()
+            auth = Authenticator(StaticSource(creds), token_url=emulator.token_url(), clock=clock)
+            if state == "expired":
+                auth.get_token()
+                clock.offset += 3600 + 1
+            emulator.latency = latency
+            before = emulator.counters.token_requests_total
+            waits: list[float] = []
+            if shape == "200 threads":
+                waits = _herd_threads(auth, 200)
+            elif shape == "500 tasks":
+                waits = asyncio.run(_herd_tasks(auth, 500))
+            else:
+                box: list[float] = []
+
+                def run_loop(box: list[float] = box, auth: Authenticator = auth) -> None:
+                    box.extend(asyncio.run(_herd_tasks(auth, 500)))
+
+                loop_thread = threading.Thread(target=run_loop)
+                loop_thread.start()
+                waits = _herd_threads(auth, 200)
+                loop_thread.join()
+                waits += box
+            counters = emulator.counters
+            rows.append(
+                {
+                    "herd": f"{shape}, {state}",
+                    "token_requests": counters.token_requests_total - before,
+                    "max_in_flight": counters.max_in_flight,
+                    "slowest_wait_ms": max(waits) * 1000,
+                }
+            )
+            auth.close()
+    return rows
+
+
+def bench_stale_window(emulator: Emulator, latency: float, calls: int) -> dict[str, float]:
+    emulator.reset()
+    creds = emulator.add_client()
+    clock = Clock()
+    auth = Authenticator(StaticSource(creds), token_url=emulator.token_url(), clock=clock)
+    url = emulator.api_url()
+
+    def timed_calls(client: httpx.Client, count: int) -> list[float]:
+        out = []
+        for _ in range(count):
+            start = time.perf_counter()
+            client.get(url).raise_for_status()
+            out.append(time.perf_counter() - start)
+        return out
+
+    with httpx.Client(auth=auth) as client:
+        timed_calls(client, 50)
+        steady = timed_calls(client, calls)
+        emulator.latency = latency
+        before = emulator.counters.token_requests_total
+        clock.offset += 3600 - 200  # inside the stale window (refresh_margin 300 s)
+        during: list[float] = []
+        deadline = time.monotonic() + 10
+        while emulator.counters.token_requests_total == before or len(during) < calls:
+            during += timed_calls(client, 10)
+            if time.monotonic() > deadline:
+                break
+    auth.close()
+
+    def p99(values: list[float]) -> float:
+        return statistics.quantiles(values, n=100)[98] * 1000
+
+    return {"steady_p99_ms": p99(steady), "stale_p99_ms": p99(during), "calls_during": len(during)}
+
+
+def bench_loop_blocking(emulator: Emulator, latency: float) -> float:
+    emulator.reset()
+    creds = emulator.add_client()
+    emulator.latency = latency
+    auth = Authenticator(StaticSource(creds), token_url=emulator.token_url())
+
+    async def main() -> float:
+        worst = 0.0
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal worst
+            while not stop.is_set():
+                start = time.perf_counter()
+                await asyncio.sleep(0.001)
+                worst = max(worst, time.perf_counter() - start - 0.001)
+
+        tick = asyncio.create_task(ticker())
+        await asyncio.sleep(0.01)
+        await _herd_tasks(auth, 500)
+        stop.set()
+        await tick
+        await auth.aclose()
+        return worst * 1000
+
+    return asyncio.run(main())
+
+
+def bench_import(runs: int) -> dict[str, Any]:
+    def best_of(code: str) -> float:
+        times = []
+        for _ in range(runs):
+            out = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            )
+            times.append(float(out.stdout))
+        return min(times) * 1000
+
+    timer = "import time; t = time.perf_counter(); {}; print(time.perf_counter() - t)"
+    httpx_ms = best_of(timer.format("import httpx"))
+    ours_ms = best_of(timer.format("import httpx, n3xt_creds"))
+    heavy = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, json, n3xt_creds; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} "
+            "& {'boto3', 'botocore', 'hvac', 'dynaconf', 'requests'})))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {"httpx_ms": httpx_ms, "httpx_plus_ours_ms": ours_ms, "heavy": json.loads(heavy.stdout)}
+
+
+def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([f"\n### {title}\n", line(header), sep, *(line(r) for r in rows)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    parser.add_argument(
+        "--latency", type=float, default=0.2, help="emulator token latency, seconds"
+    )
+    args = parser.parse_args(argv)
+    n, rounds = (2000, 3) if args.quick else (20000, 5)
+
+    print(
+        f"n3xt_creds {n3xt_creds.__version__} benchmarks — Python {sys.version.split()[0]}, {os.cpu_count()} cores"
+    )
+    overhead = bench_overhead(n, rounds)
+    floor = dict(overhead)["constant header (floor)"]
+    print(
+        _table(
+            f"1. Per-request overhead with a cached token (httpx.Client + MockTransport, best of {rounds}x{n})",
+            ("auth", "overhead µs/request", "vs floor µs"),
+            [
+                (
+                    name,
+                    f"{sec * 1e6:.2f}",
+                    "" if name.startswith("no auth") else f"{(sec - floor) * 1e6:+.2f}",
+                )
+                for name, sec in overhead
+            ],
+        )
+    )
+    with Emulator() as emulator:
+        herds = bench_herds(emulator, args.latency)
+        print(
+            _table(
+                f"2. Herds against the emulator (token latency {args.latency * 1000:.0f} ms)",
+                ("herd", "token requests", "max in flight", "slowest caller ms"),
+                [
+                    (
+                        r["herd"],
+                        str(r["token_requests"]),
+                        str(r["max_in_flight"]),
+                        f"{r['slowest_wait_ms']:.0f}",
+                    )
+                    for r in herds
+                ],
+            )
+        )
+        stale = bench_stale_window(emulator, max(args.latency, 0.5), 200 if args.quick else 1000)
+        print(
+            _table(
+                "3. Stale window: requests while a background refresh is in flight (real HTTP)",
+                ("steady p99 ms", "during refresh p99 ms", "ratio", "calls during refresh"),
+                [
+                    (
+                        f"{stale['steady_p99_ms']:.2f}",
+                        f"{stale['stale_p99_ms']:.2f}",
+                        f"{stale['stale_p99_ms'] / stale['steady_p99_ms']:.2f}x",
+                        str(stale["calls_during"]),
+                    )
+                ],
+            )
+        )
+        blocked = bench_loop_blocking(emulator, args.latency)
+        print(
+            _table(
+                "4. Event loop during a cold 500-task herd",
+                ("longest ticker delay ms",),
+                [(f"{blocked:.2f}",)],
+            )
+        )
+    imports = bench_import(3 if args.quick else 7)
+    print(
+        _table(
+            "5. Import cost (best of fresh interpreters)",
+            (
+                "import httpx ms",
+                "import httpx, n3xt_creds ms",
+                "n3xt_creds adds ms",
+                "heavy modules imported",
+            ),
+            [
+                (
+                    f"{imports['httpx_ms']:.1f}",
+                    f"{imports['httpx_plus_ours_ms']:.1f}",
+                    f"{imports['httpx_plus_ours_ms'] - imports['httpx_ms']:.1f}",
+                    ", ".join(imports["heavy"]) or "none",
+                )
+            ],
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
