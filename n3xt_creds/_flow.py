@@ -68,7 +68,9 @@ class SendTokenRequest:
     """Driver: POST ``request`` and send back a :class:`~n3xt_creds._token.TokenResponse`.
 
     Throw transport failures (``httpx.TransportError``, ``OSError``) into the flow as
-    they are. ``time_left`` is what remains of the refresh deadline: a driver may cap
+    they are — from outside any ``except`` block (as :func:`run_sync` does), so the
+    flow's own errors never get the transport exception, whose request holds the
+    secret, as their ``__context__``. ``time_left`` is what remains of the refresh deadline: a driver may cap
     its per-request timeout to it.
     """
 
@@ -168,7 +170,7 @@ def refresh_flow(
         if isinstance(error, InvalidClientError):
             _log_attempt(error, requests_sent, credentials, next_delay=None)
             if reread_done:
-                raise _still_rejected(error, credentials)
+                raise _still_rejected(error, credentials) from None
             reread_done = True
             attempt -= 1  # a rotated pair deserves its own try
             credentials = yield from _reread_after_rejection(error, credentials)
@@ -176,11 +178,11 @@ def refresh_flow(
 
         if not error.retryable:
             _log_attempt(error, requests_sent, credentials, next_delay=None)
-            raise error
+            raise error from None
         delay = _next_delay(error, attempt, policy, rng, deadline_at - clock())
         _log_attempt(error, requests_sent, credentials, next_delay=delay)
         if delay is None:
-            raise _gave_up(error, requests_sent, clock() - started, policy)
+            raise _gave_up(error, requests_sent, clock() - started, policy) from None
         yield Sleep(delay)
 
 
@@ -234,7 +236,7 @@ def _reread_after_rejection(
             )
             return fresh
         failure = _still_rejected(error, rejected)
-    raise failure
+    raise failure from None
 
 
 def _still_rejected(error: TokenRequestError, rejected: Credentials) -> InvalidClientError:

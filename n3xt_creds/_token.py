@@ -207,6 +207,12 @@ class Token:
     def __reduce__(self) -> Any:
         raise TypeError("n3xt_creds Token refuses to be pickled: it holds an access token")
 
+    def __copy__(self) -> Token:
+        return self  # immutable: a copy would be indistinguishable
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Token:
+        return self
+
 
 def build_token_request(token_url: str, credentials: Credentials) -> TokenRequest:
     """The client-credentials request N3XT expects: JSON body, JSON answer."""

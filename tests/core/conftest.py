@@ -1,0 +1,18 @@
+"""Fixtures for the sans-IO core tests (helpers live in ``_support``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from n3xt_creds import Credentials
+from tests.core._support import CANARY_SECRET, FakeClock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def creds() -> Credentials:
+    return Credentials("client-1", CANARY_SECRET, source="test:script")
