@@ -1,0 +1,128 @@
+"""Sending token requests over httpx, for the sync and async refresh drivers.
+
+Sync refreshes share one ``httpx.Client`` (created on first use, kept for keep-alive).
+Async refreshes use a fresh ``httpx.AsyncClient`` per refresh: an async client is
+bound to the event loop it first ran on, and an authenticator may be used from
+several loops; a refresh is rare enough that a new connection costs nothing that
+matters. The TLS context is built once, in a worker thread, because loading the CA
+bundle takes milliseconds that must not block an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import threading
+from collections.abc import AsyncIterator
+
+import httpx
+
+from ._flow import SendTokenRequest
+from ._token import TokenResponse
+
+__all__ = ["TokenHttp"]
+
+# Clients owned by a parent process at fork time. The child must not use them (their
+# pooled sockets are shared with the parent) nor close them (a TLS close_notify would
+# end the parent's session); keeping them referenced stops their finalizers too.
+_ABANDONED_AT_FORK: list[object] = []
+
+# The token request is authenticated by its body; a client the caller passes in may
+# have an ``auth`` of its own (even this authenticator), which must not apply here.
+_NO_AUTH = httpx.Auth()
+
+# Never let a nearly exhausted deadline produce a zero or negative timeout.
+_MIN_TIMEOUT = 0.05
+
+
+class TokenHttp:
+    """POST token requests with our timeout, no auth, no redirects."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        http_client: httpx.Client | None,
+        async_http_client: httpx.AsyncClient | None,
+    ) -> None:
+        self._timeout = timeout
+        self._user_client = http_client
+        self._user_async_client = async_http_client
+        self._owned_client: httpx.Client | None = None
+        self._ssl_context: ssl.SSLContext | None = None
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def _timeout_for(self, action: SendTokenRequest) -> float:
+        if action.time_left is None:
+            return self._timeout
+        return max(_MIN_TIMEOUT, min(self._timeout, action.time_left))
+
+    def _client(self) -> httpx.Client:
+        if self._user_client is not None:
+            return self._user_client
+        with self._lock:
+            self._check_open()
+            if self._owned_client is None:
+                self._owned_client = httpx.Client(timeout=self._timeout)
+            return self._owned_client
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError(
+                "this n3xt_creds Authenticator was closed; create a new one to get tokens again"
+            )
+
+    def send(self, action: SendTokenRequest) -> TokenResponse:
+        """Send one token request with the sync client (transport errors propagate)."""
+        request = action.request
+        response = self._client().post(
+            request.url,
+            content=request.content,
+            headers=request.headers,
+            timeout=self._timeout_for(action),
+            auth=_NO_AUTH,
+            follow_redirects=False,
+        )
+        return TokenResponse(response.status_code, response.headers, response.content)
+
+    @contextlib.asynccontextmanager
+    async def async_client(self) -> AsyncIterator[httpx.AsyncClient]:
+        """The async client for one refresh: the caller's, or a new one closed afterwards."""
+        self._check_open()
+        if self._user_async_client is not None:
+            yield self._user_async_client
+            return
+        if self._ssl_context is None:
+            self._ssl_context = await asyncio.to_thread(httpx.create_ssl_context)
+        async with httpx.AsyncClient(verify=self._ssl_context, timeout=self._timeout) as client:
+            yield client
+
+    async def asend(self, client: httpx.AsyncClient, action: SendTokenRequest) -> TokenResponse:
+        """Send one token request with ``client`` (transport errors propagate)."""
+        request = action.request
+        response = await client.post(
+            request.url,
+            content=request.content,
+            headers=request.headers,
+            timeout=self._timeout_for(action),
+            auth=_NO_AUTH,
+            follow_redirects=False,
+        )
+        return TokenResponse(response.status_code, response.headers, response.content)
+
+    def close(self) -> None:
+        """Close the client we created (never the caller's); later refreshes raise."""
+        with self._lock:
+            self.closed = True
+            client, self._owned_client = self._owned_client, None
+        if client is not None:
+            client.close()
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: forget the parent's pooled client; build our own when needed."""
+        self._lock = threading.Lock()
+        if self._owned_client is not None:
+            _ABANDONED_AT_FORK.append(self._owned_client)
+            self._owned_client = None
