@@ -135,7 +135,9 @@ def credentials_from(
             )
         value = data[key]
         if not isinstance(value, str) or not value.strip():
-            kind = "an empty string" if isinstance(value, str) else f"a {type(value).__name__}"
+            kind = (
+                "an empty string" if isinstance(value, str) else f"of type {type(value).__name__}"
+            )
             raise SourceError(
                 f"{where}: key `{key}` is {kind}, expected a non-empty string", source="vault"
             )
