@@ -21,6 +21,7 @@ import socket
 import struct
 import time
 import uuid
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 
@@ -42,6 +43,17 @@ _BAD_GATEWAY_PAGE = (
 )
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """A decided answer: the outcome to count and what to send."""
+
+    outcome: str
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] | None = None
+
+
 class _Dropped(Exception):
     """The answer was deliberately not sent (HANG, RESET): close the connection."""
 
@@ -60,6 +72,9 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         """Register the connection so the server can cut it loose on stop."""
         super().setup()
+        # Headers and body go out in two writes; without TCP_NODELAY, Nagle's algorithm
+        # and the client's delayed ACK would add ~40 ms to every answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection)
 
     def finish(self) -> None:
@@ -118,99 +133,111 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
     def _token_endpoint(self, body: bytes) -> None:
         state = self.server.state
         state.begin_token_request()
-        outcome = "dropped"
+        done = False
         try:
             self._wait(state.latency)
             self._wait_until_resumed()
             fault = state.next_fault()
-            if fault is not None:
-                outcome = fault[0].value
-                self._answer_fault(*fault)
-            else:
-                outcome = self._grant(body)
+            if fault is not None and fault[0] is Fault.HANG:
+                self._hang()
+                done = True
+                state.end_token_request(Fault.HANG.value)
+                raise _Dropped
+            if fault is not None and fault[0] is Fault.RESET:
+                done = True
+                state.end_token_request(Fault.RESET.value)
+                self._reset()
+            answer = self._fault_answer(*fault) if fault is not None else self._grant(body)
+            # Count before answering, so a client that reads the counters right after
+            # the answer always sees its own request counted and no longer in flight.
+            done = True
+            state.end_token_request(answer.outcome)
+            self._send(answer.status, answer.body, answer.content_type, headers=answer.headers)
         finally:
-            state.end_token_request(outcome)
-            logger.debug("token request %s -> %s", self.request_id, outcome)
+            if not done:
+                state.end_token_request("dropped")
 
-    def _grant(self, body: bytes) -> str:
-        """Validate a client-credentials request and answer it; return the outcome."""
+    def _grant(self, body: bytes) -> _Answer:
+        """Validate a client-credentials request and decide the answer."""
         if self.command != "POST":
-            self._send_error_json(405, "invalid_request", "use POST", headers={"Allow": "POST"})
-            return "method_not_allowed"
+            return self._error(
+                "method_not_allowed", 405, "invalid_request", "use POST", headers={"Allow": "POST"}
+            )
         content_type = self.headers.get("Content-Type", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
-            self._send_error_json(415, "invalid_request", "Content-Type must be application/json")
-            return "unsupported_media_type"
+            return self._error(
+                "unsupported_media_type",
+                415,
+                "invalid_request",
+                "Content-Type must be application/json",
+            )
         try:
             payload = json.loads(body)
         except ValueError:
             payload = None
         if not isinstance(payload, dict):
-            self._send_error_json(400, "invalid_request", "the body must be a JSON object")
-            return "invalid_request"
+            return self._error(
+                "invalid_request", 400, "invalid_request", "the body must be a JSON object"
+            )
         grant_type = payload.get("grant_type")
         if grant_type is not None and grant_type != "client_credentials":
-            self._send_error_json(
-                400, "unsupported_grant_type", "grant_type must be client_credentials"
+            return self._error(
+                "unsupported_grant_type",
+                400,
+                "unsupported_grant_type",
+                "grant_type must be client_credentials",
             )
-            return "unsupported_grant_type"
         missing = [
             name
             for name in ("client_id", "client_secret", "grant_type")
             if not isinstance(payload.get(name), str) or not payload[name]
         ]
         if missing:
-            self._send_error_json(
-                400, "invalid_request", f"missing or empty field(s): {', '.join(missing)}"
+            return self._error(
+                "invalid_request",
+                400,
+                "invalid_request",
+                f"missing or empty field(s): {', '.join(missing)}",
             )
-            return "invalid_request"
         client_id = cast(str, payload["client_id"])
         if not self.server.state.authenticate(client_id, cast(str, payload["client_secret"])):
-            self._send_error_json(401, "invalid_client", "client authentication failed")
-            return "invalid_client"
+            return self._error(
+                "invalid_client", 401, "invalid_client", "client authentication failed"
+            )
         token, expires_in = self.server.state.issue_token(client_id)
-        self._send_json(
-            200,
-            {
-                "status_code": 200,
-                "expires_in": expires_in,
-                "request_id": self.request_id,
-                "access_token": token,
-                "token_type": "bearer",
-            },
-        )
-        return "success"
+        success = {
+            "status_code": 200,
+            "expires_in": expires_in,
+            "request_id": self.request_id,
+            "access_token": token,
+            "token_type": "bearer",
+        }
+        return _Answer("success", 200, json.dumps(success).encode())
 
-    def _answer_fault(self, fault: Fault, retry_after: int) -> None:
+    def _fault_answer(self, fault: Fault, retry_after: int) -> _Answer:
+        """The answer of a fault that does answer (every one but HANG and RESET)."""
+        outcome = fault.value
         if fault is Fault.SERVER_ERROR:
-            self._send_error_json(500, "server_error", "internal server error (injected)")
-        elif fault is Fault.BAD_GATEWAY_HTML:
-            self._send(502, _BAD_GATEWAY_PAGE, "text/html")
-        elif fault is Fault.UNAVAILABLE:
-            self._send_error_json(503, "temporarily_unavailable", "try again later (injected)")
-        elif fault is Fault.RATE_LIMITED:
-            self._send_error_json(
+            return self._error(outcome, 500, "server_error", "internal server error (injected)")
+        if fault is Fault.BAD_GATEWAY_HTML:
+            return _Answer(outcome, 502, _BAD_GATEWAY_PAGE, "text/html")
+        if fault is Fault.UNAVAILABLE:
+            return self._error(
+                outcome, 503, "temporarily_unavailable", "try again later (injected)"
+            )
+        if fault is Fault.RATE_LIMITED:
+            return self._error(
+                outcome,
                 429,
                 "rate_limited",
                 "too many requests (injected)",
                 headers={"Retry-After": str(retry_after)},
             )
-        elif fault is Fault.GARBAGE_200:
-            self._send(200, _GARBAGE, "application/json")
-        elif fault is Fault.STATUS_500_IN_BODY:
-            self._send_json(
-                200,
-                {
-                    "status_code": 500,
-                    "request_id": self.request_id,
-                    "error": "server_error",
-                    "error_description": "internal server error (injected)",
-                },
-            )
-        elif fault is Fault.HANG:
-            self._hang()
-        elif fault is Fault.RESET:
-            self._reset()
+        if fault is Fault.GARBAGE_200:
+            return _Answer(outcome, 200, _GARBAGE)
+        # STATUS_500_IN_BODY: N3XT sometimes reports a failure inside a 200.
+        body = self._error_body(500, "server_error", "internal server error (injected)")
+        return _Answer(outcome, 200, body)
 
     def _hang(self) -> None:
         """Say nothing until the client hangs up, the server stops, or hang_timeout passes."""
@@ -220,12 +247,11 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             if readable:
                 try:
                     if not self.connection.recv(1, socket.MSG_PEEK):
-                        break  # the client closed the connection: it gave up
+                        return  # the client closed the connection: it gave up
                 except OSError:
-                    break
+                    return
                 # The client sent more bytes (pipelining): keep hanging, without spinning.
                 self.server.stopping.wait(0.05)
-        raise _Dropped
 
     def _reset(self) -> None:
         """Close the socket with SO_LINGER 0 so the client sees a TCP RST."""
@@ -283,6 +309,28 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         self._send_error_json(code, "invalid_request", message or "bad request")
 
+    def _error_body(self, status: int, error: str, description: str) -> bytes:
+        body = {
+            "status_code": status,
+            "request_id": self.request_id,
+            "error": error,
+            "error_description": description,
+        }
+        return json.dumps(body).encode()
+
+    def _error(
+        self,
+        outcome: str,
+        status: int,
+        error: str,
+        description: str,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> _Answer:
+        return _Answer(
+            outcome, status, self._error_body(status, error, description), headers=headers
+        )
+
     def _send_error_json(
         self,
         status: int,
@@ -291,13 +339,8 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         *,
         headers: dict[str, str] | None = None,
     ) -> None:
-        body = {
-            "status_code": status,
-            "request_id": self.request_id,
-            "error": error,
-            "error_description": description,
-        }
-        self._send_json(status, body, headers=headers)
+        body = self._error_body(status, error, description)
+        self._send(status, body, "application/json", headers=headers)
 
     def _send_json(
         self, status: int, body: dict[str, Any], *, headers: dict[str, str] | None = None
