@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,11 @@ TOP_LEVEL_KEYS = (
     "sources",
 )
 _BUILT_IN = "built-in default"
+# Keys that can only mean "the secret itself" (not `client_secret_var`, `secret_id`, ...).
+_SECRET_VALUE_KEY = re.compile(
+    r"(^|_)(client_secret|secret|access_token|token|password|passwd|private_key|api_key)$",
+    re.IGNORECASE,
+)
 
 
 class SettingsOptions(SourceOptions):
@@ -139,10 +145,18 @@ class Settings:
             for key in sorted(self.sources[name]):
                 dotted = f"sources.{name}.{key}"
                 value = self.sources[name][key]
-                if SECRET_KEY_PATTERN.search(key) and not isinstance(value, bool):
+                if _may_hold_secret(key) and not isinstance(value, bool):
                     value = "<redacted>"
                 rows.append((dotted, value, self.origin(dotted)))
         return rows
+
+
+def _may_hold_secret(key: str) -> bool:
+    """Secret-looking key whose value is not just the *name* of a variable or file."""
+    return bool(SECRET_KEY_PATTERN.search(key)) and not key.endswith(_NAMES_A_PLACE)
+
+
+_NAMES_A_PLACE = ("_var", "_file", "_dir", "_directory")
 
 
 def validate(
@@ -280,6 +294,13 @@ def _source_tables(
             )
         if not isinstance(table, dict):
             raise options.error(f"sources.{name}", "must be a table of that source's options")
+        # Selected sources refuse secrets themselves (SourceOptions); this also covers
+        # the tables of sources not selected in this environment.
+        for key, value in table.items():
+            if _SECRET_VALUE_KEY.search(key) and value not in (None, ""):
+                error = refuse_secret_value(f"sources.{name}.{key}", where=options.where)
+                error.path, error.env = str(raw.path), raw.env
+                raise error
     return tables
 
 
