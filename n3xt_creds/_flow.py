@@ -167,22 +167,34 @@ def refresh_flow(
                 )
                 return RefreshResult(token, credentials, requests_sent, elapsed)
 
-        if isinstance(error, InvalidClientError):
-            _log_attempt(error, requests_sent, credentials, next_delay=None)
-            if reread_done:
-                raise _still_rejected(error, credentials) from None
+        if isinstance(error, InvalidClientError) and not reread_done:
             reread_done = True
             attempt -= 1  # a rotated pair deserves its own try
-            credentials = yield from _reread_after_rejection(error, credentials)
+            reread = yield from _reread_after_rejection(error, credentials)
+            if isinstance(reread, InvalidClientError):
+                raise _failed(reread, requests_sent, started, clock) from None
+            credentials = reread
             continue
-
+        if isinstance(error, InvalidClientError):
+            raise _failed(
+                _still_rejected(error, credentials), requests_sent, started, clock
+            ) from None
         if not error.retryable:
-            _log_attempt(error, requests_sent, credentials, next_delay=None)
-            raise error from None
+            raise _failed(error, requests_sent, started, clock) from None
         delay = _next_delay(error, attempt, policy, rng, deadline_at - clock())
-        _log_attempt(error, requests_sent, credentials, next_delay=delay)
         if delay is None:
-            raise _gave_up(error, requests_sent, clock() - started, policy) from None
+            gave_up = _gave_up(error, requests_sent, clock() - started, policy)
+            raise _failed(gave_up, requests_sent, started, clock) from None
+        logger.warning(
+            "Token request attempt %d failed (status=%s, request_id=%s, retryable=True, "
+            "next retry in %.3f s, client_id=%s): %s",
+            requests_sent,
+            error.status_code,
+            error.request_id,
+            delay,
+            credentials.client_id,
+            error,
+        )
         yield Sleep(delay)
 
 
@@ -193,6 +205,12 @@ def _read_source(
         credentials = yield ReadCredentials(reason)
     except (SourceError, CredentialsNotFoundError) as exc:
         if last_good is None:
+            logger.error(
+                "Token refresh failed: the credential source failed (%s: %s) and there are "
+                "no last good credentials to fall back on",
+                type(exc).__name__,
+                exc,
+            )
             raise
         # Only our own message types reach the log: they are written never to hold a secret.
         logger.warning(
@@ -210,7 +228,8 @@ def _read_source(
 
 def _reread_after_rejection(
     error: InvalidClientError, rejected: Credentials
-) -> Generator[Action, object, Credentials]:
+) -> Generator[Action, object, Credentials | InvalidClientError]:
+    """Re-read the source once: a new pair to try, or the error that ends the refresh."""
     logger.warning(
         "N3XT rejected client_id=%s (secret fingerprint=%s)%s; re-reading the credential "
         "source once in case they were rotated",
@@ -235,8 +254,8 @@ def _reread_after_rejection(
                 fresh.client_secret.fingerprint,
             )
             return fresh
-        failure = _still_rejected(error, rejected)
-    raise failure from None
+        return _still_rejected(error, rejected)
+    return failure
 
 
 def _still_rejected(error: TokenRequestError, rejected: Credentials) -> InvalidClientError:
@@ -282,35 +301,30 @@ def _gave_up(
         )
     else:
         why = f"the {policy.deadline:g} s refresh deadline was reached"
-    gave_up = TokenRequestError(
+    return TokenRequestError(
         f"{error} Gave up after {requests_sent} token request(s) in {elapsed:.1f} s: {why}.",
         status_code=error.status_code,
         request_id=error.request_id,
         retryable=True,
         retry_after=error.retry_after,
     )
-    logger.error("Token refresh failed: %s", gave_up)
-    return gave_up
 
 
-def _log_attempt(
-    error: TokenRequestError,
-    attempt: int,
-    credentials: Credentials,
-    *,
-    next_delay: float | None,
-) -> None:
-    logger.warning(
-        "Token request attempt %d failed (status=%s, request_id=%s, retryable=%s, "
-        "next retry in %s, client_id=%s): %s",
-        attempt,
+def _failed(
+    error: TokenRequestError, requests_sent: int, started: float, clock: Callable[[], float]
+) -> TokenRequestError:
+    """Log the end of a failed refresh (one ERROR line) and return ``error`` to raise."""
+    logger.error(
+        "Token refresh failed after %d token request(s) in %.3f s (status=%s, request_id=%s, "
+        "retryable=%s): %s",
+        requests_sent,
+        clock() - started,
         error.status_code,
         error.request_id,
         error.retryable,
-        "-" if next_delay is None else f"{next_delay:.3f} s",
-        credentials.client_id,
         error,
     )
+    return error
 
 
 def _rid(request_id: str | None) -> str:

@@ -405,6 +405,46 @@ def test_logs_started_attempt_failed_and_succeeded(
     assert creds.client_secret.fingerprint in succeeded[0]
 
 
+@pytest.mark.parametrize(
+    ("answers", "reads"),
+    [
+        ([response(400, {"error": "invalid_request"})], 1),
+        ([INVALID_CLIENT], 2),
+        ([INVALID_CLIENT, INVALID_CLIENT], 2),
+        ([response(503, {})] * 2, 1),
+    ],
+    ids=["final", "same-pair-rejected", "rotated-rejected", "gave-up"],
+)
+def test_a_failed_refresh_logs_exactly_one_error(
+    clock: FakeClock,
+    creds: Credentials,
+    caplog: pytest.LogCaptureFixture,
+    answers: list[TokenResponse],
+    reads: int,
+) -> None:
+    rotated = Credentials("client-1", ROTATED_SECRET)
+    credentials = (
+        [creds, rotated] if len(answers) == 2 and answers[0] is INVALID_CLIENT else [creds]
+    )
+    world = driver(clock, answers, credentials)
+    with caplog.at_level(logging.DEBUG, logger="n3xt_creds"), pytest.raises(TokenRequestError):
+        world.run(flow(clock, RetryPolicy(max_attempts=2)))
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "Token refresh failed after" in errors[0].getMessage()
+    assert len(world.reads) == reads
+
+
+def test_source_failure_without_last_good_is_logged_as_error(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = driver(clock, [], [SourceError("vault sealed")])
+    with caplog.at_level(logging.DEBUG, logger="n3xt_creds"), pytest.raises(SourceError):
+        world.run(flow(clock))
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "vault sealed" in error.getMessage()
+
+
 def test_gave_up_is_logged_as_error(
     clock: FakeClock, creds: Credentials, caplog: pytest.LogCaptureFixture
 ) -> None:
