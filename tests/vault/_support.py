@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -12,6 +13,9 @@ from typing import Any
 
 import requests
 
+K8S_NAMESPACE = "payments"
+K8S_SERVICE_ACCOUNT = "api"
+
 # -- small helpers for tests ------------------------------------------------------------
 
 
@@ -21,11 +25,17 @@ class RequestLog:
     def __init__(self) -> None:
         self.session = requests.Session()
         self.calls: list[tuple[str, str, int]] = []
+        self.client_tokens: list[str] = []  # tokens Vault handed out, to prove they never leak
+        self.accessors: list[str] = []  # their accessors, to look them up as root
         self.session.hooks["response"].append(self._record)
 
     def _record(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         path = requests.utils.urlparse(response.request.url).path or ""
         self.calls.append((str(response.request.method), path, response.status_code))
+        if "/login" in path and response.ok:
+            auth = response.json()["auth"]
+            self.client_tokens.append(auth["client_token"])
+            self.accessors.append(auth["accessor"])
 
     def count(self, fragment: str) -> int:
         return sum(1 for _, path, _ in self.calls if fragment in path)
@@ -139,3 +149,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def service_account_jwt(jti: str) -> str:
+    """An unsigned JWT with service-account claims; TokenReview (faked) vouches for it."""
+
+    def part(obj: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    claims = {
+        "iss": "kubernetes/serviceaccount",
+        "kubernetes.io/serviceaccount/namespace": K8S_NAMESPACE,
+        "kubernetes.io/serviceaccount/service-account.name": K8S_SERVICE_ACCOUNT,
+        "kubernetes.io/serviceaccount/service-account.uid": "uid-1",
+        "sub": f"system:serviceaccount:{K8S_NAMESPACE}:{K8S_SERVICE_ACCOUNT}",
+        "jti": jti,
+    }
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll ``check`` until true or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

