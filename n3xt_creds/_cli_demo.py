@@ -10,10 +10,14 @@ changes are environment variables of its own process: the client pair (where the
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import signal
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -106,7 +110,7 @@ def run_demo(args: argparse.Namespace) -> int:
         )
     env = args.env or DEMO_ENV
     out = _Printer()
-    with Emulator(port=0) as emulator:
+    with Emulator(port=0) as emulator, _library_log_shown():
         out.step("Start the local N3XT emulator")
         out.say(f"token endpoint {emulator.token_url()}, API {emulator.api_url()}")
 
@@ -208,6 +212,21 @@ def _env_variables(settings: Any) -> tuple[str, str]:
         str(table.get("client_id_var", "N3XT_CLIENT_ID")),
         str(table.get("client_secret_var", "N3XT_CLIENT_SECRET")),
     )
+
+
+@contextlib.contextmanager
+def _library_log_shown() -> Iterator[None]:
+    """Show n3xt_creds' own warnings inline, indented, so the demo reads as one story."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("   | log %(levelname)s: %(message)s"))
+    logger = logging.getLogger("n3xt_creds")
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 class _Printer:

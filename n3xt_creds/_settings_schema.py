@@ -46,7 +46,7 @@ TOP_LEVEL_KEYS = (
 _BUILT_IN = "built-in default"
 # Keys that can only mean "the secret itself" (not `client_secret_var`, `secret_id`, ...).
 _SECRET_VALUE_KEY = re.compile(
-    r"(^|_)(client_secret|secret|access_token|token|password|passwd|private_key|api_key)$",
+    r"(^|_)(client_secret|secret|access_token|token|password|passwd|private_key|api_key|secret_access_key)$",
     re.IGNORECASE,
 )
 
