@@ -26,6 +26,7 @@ from ._token import (
     TokenRequest,
     TokenResponse,
     build_token_request,
+    display_url,
     parse_token_response,
     transport_error,
 )
@@ -127,7 +128,7 @@ def refresh_flow(
     rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
     started = clock()
     deadline_at = started + policy.deadline
-    logger.debug("Token refresh started (reason=%s, token_url=%s)", reason, token_url)
+    logger.debug("Token refresh started (reason=%s, token_url=%s)", reason, display_url(token_url))
 
     credentials = yield from _read_source(reason, last_good)
     attempt = 0  # token requests that count against max_attempts

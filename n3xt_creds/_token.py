@@ -20,6 +20,7 @@ import logging
 import math
 import re
 import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ __all__ = [
     "TokenRequest",
     "TokenResponse",
     "build_token_request",
+    "display_url",
     "parse_token_response",
     "token_windows",
     "transport_error",
@@ -161,6 +163,8 @@ class Token:
         token_type: str = "bearer",
         request_id: str | None = None,
     ) -> None:
+        if not (math.isfinite(expires_in) and expires_in > 0):
+            raise ValueError(f"expires_in must be a positive number of seconds, not {expires_in!r}")
         stale_at, expired_at, expires_at = token_windows(obtained_at, expires_in, refresh_margin)
         values = {
             "access_token": (
@@ -276,12 +280,27 @@ def transport_error(exc: BaseException, *, url: str) -> TokenRequestError:
     kind, retryable = _transport_kind(exc)
     detail = _SAFE_TEXT.sub("?", str(exc))[:200]
     message = (
-        f"Token request to {url} failed: {kind} ({type(exc).__name__}"
+        f"Token request to {display_url(url)} failed: {kind} ({type(exc).__name__}"
         f"{': ' + detail if detail else ''})."
     )
     if retryable:
         message += " This is usually transient; it is retried within the retry policy."
     return TokenRequestError(message, status_code=None, retryable=retryable)
+
+
+def display_url(url: str) -> str:
+    """``url`` fit for messages and logs: any ``user:password@`` part is dropped."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _transport_kind(exc: BaseException) -> tuple[str, bool]:
