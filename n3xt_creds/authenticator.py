@@ -24,6 +24,7 @@ import math
 import os
 import threading
 import time
+import urllib.parse
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator
 from types import TracebackType
@@ -364,6 +365,11 @@ class Authenticator(httpx.Auth):
         request.headers["Authorization"] = fresh.header
         self._stats.record(AuthEvent("request_replayed"))
         yield request
+
+    def _allows_url(self, url: str) -> bool:
+        """Allowlist check for adapters that have the URL as a string."""
+        parts = urllib.parse.urlsplit(url)
+        return self._hosts.allows(parts.scheme, parts.hostname or "")
 
     def _api_rejected(self, header: str) -> None:
         """The API said 401 to ``header``: drop it unless someone already replaced it."""
