@@ -49,10 +49,12 @@ def run_emulator(args: argparse.Namespace) -> int:
         raise ConfigError(f"emulator cannot start on {args.host}:{port}: {exc}") from None
     stop = threading.Event()
 
-    def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # Explicit handlers: a shell starts background jobs with SIGINT ignored, and the
+    # main thread must wake from its wait on SIGTERM too.
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         creds = emulator.add_client()
         print(f"N3XT emulator running ({why})")
@@ -67,10 +69,9 @@ def run_emulator(args: argparse.Namespace) -> int:
         print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         emulator.stop()
     print("N3XT emulator stopped.", flush=True)
     return 0
