@@ -182,7 +182,7 @@ def refresh_flow(
             ) from None
         if not error.retryable:
             raise _failed(error, requests_sent, started, clock) from None
-        delay = _next_delay(error, attempt, policy, rng, deadline_at - clock())
+        delay = _next_delay(error, attempt, policy, rng, now=clock(), deadline_at=deadline_at)
         if delay is None:
             gave_up = _gave_up(error, requests_sent, clock() - started, policy)
             raise _failed(gave_up, requests_sent, started, clock) from None
@@ -277,17 +277,24 @@ def _next_delay(
     failures: int,
     policy: RetryPolicy,
     rng: random.Random,
-    time_left: float,
+    *,
+    now: float,
+    deadline_at: float,
 ) -> float | None:
-    """Seconds to wait before the next attempt, or ``None`` to give up now."""
-    if failures >= policy.max_attempts or time_left <= 0:
+    """Seconds to wait before the next attempt, or ``None`` to give up now.
+
+    A retry is scheduled only if it starts before the deadline. The check is
+    ``now + delay < deadline_at`` — the same sum a clock advanced by ``delay`` gives —
+    rather than ``delay < deadline_at - now``, which rounding can make disagree.
+    """
+    if failures >= policy.max_attempts:
         return None
     if error.retry_after is not None:
         # The server said when; a retry before then would be refused anyway.
-        return error.retry_after if error.retry_after < time_left else None
-    delay = backoff_delay(policy, failures, rng)
-    # No retry that could not start before the deadline.
-    return delay if delay < time_left else None
+        delay = error.retry_after
+    else:
+        delay = backoff_delay(policy, failures, rng)
+    return delay if now + delay < deadline_at else None
 
 
 def _gave_up(

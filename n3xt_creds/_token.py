@@ -19,18 +19,21 @@ import json
 import logging
 import math
 import re
-import time
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
-from ._retry import header_value, parse_retry_after
+from ._retry import (
+    display_url,
+    header_value,
+    http_failure,
+    request_id_note,
+    sanitize,
+    transport_error,
+)
 from ._secret import Secret
 from .credentials import Credentials
-from .errors import InvalidClientError, TokenRequestError
+from .errors import TokenRequestError
 
 __all__ = [
     "DEFAULT_EXPIRES_IN",
@@ -56,10 +59,9 @@ EXPIRY_MARGIN = 30.0
 #: A token answer is a few hundred bytes; anything this big is not one, and is not parsed.
 MAX_BODY_BYTES = 1 << 20
 
-# request_id and error codes come from the server and end up in messages and logs:
-# keep them to a short, printable, injection-free alphabet.
+# request_ids come from the server and end up in messages and logs: keep them to a
+# short, printable, injection-free alphabet.
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._:/+=@-]")
-_SAFE_TEXT = re.compile(r"[^\x20-\x7e]")
 # What may appear in an Authorization header value (RFC 9110 field-vchar, no spaces).
 _HEADER_SAFE_TOKEN = re.compile(r"[\x21-\x7e]+")
 
@@ -260,70 +262,27 @@ def parse_token_response(
         if isinstance(body_status, int) and not isinstance(body_status, bool):
             if body_status >= 400:
                 # N3XT reports some failures inside a 200: honour what the body says.
-                raise _http_error(response, body_status, body, request_id, wall_clock_now)
+                raise http_failure(
+                    body_status,
+                    http_status=status,
+                    headers=response.headers,
+                    body=body,
+                    request_id=request_id,
+                    wall_clock_now=wall_clock_now,
+                )
             if 200 <= body_status < 300:
                 return _token_from_body(body, request_id, obtained_at, refresh_margin, response)
         raise _invalid_answer(
             response, "its status_code field does not say success", request_id, status
         )
-    raise _http_error(response, status, body, request_id, wall_clock_now)
-
-
-def transport_error(exc: BaseException, *, url: str) -> TokenRequestError:
-    """Turn a failure to get any answer (connect, timeout, reset) into a TokenRequestError.
-
-    Everything that might work on a second try is retryable; a URL httpx cannot
-    send to at all (``UnsupportedProtocol``) is final. The message names the URL and
-    the kind of failure; the original exception is not chained (its request holds
-    the secret), its type and message are quoted instead.
-    """
-    kind, retryable = _transport_kind(exc)
-    detail = _SAFE_TEXT.sub("?", str(exc))[:200]
-    message = (
-        f"Token request to {display_url(url)} failed: {kind} ({type(exc).__name__}"
-        f"{': ' + detail if detail else ''})."
+    raise http_failure(
+        status,
+        http_status=status,
+        headers=response.headers,
+        body=body,
+        request_id=request_id,
+        wall_clock_now=wall_clock_now,
     )
-    if retryable:
-        message += " This is usually transient; it is retried within the retry policy."
-    return TokenRequestError(message, status_code=None, retryable=retryable)
-
-
-def display_url(url: str) -> str:
-    """``url`` fit for messages and logs: any ``user:password@`` part is dropped."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-
-
-def _transport_kind(exc: BaseException) -> tuple[str, bool]:
-    kinds: list[tuple[type[BaseException], str, bool]] = [
-        (httpx.ConnectTimeout, "timed out connecting", True),
-        (httpx.ReadTimeout, "timed out waiting for the answer", True),
-        (httpx.WriteTimeout, "timed out sending the request", True),
-        (httpx.PoolTimeout, "timed out waiting for a free connection in the pool", True),
-        (httpx.TimeoutException, "timed out", True),
-        (httpx.ProxyError, "the proxy failed", True),
-        (httpx.ConnectError, "could not connect (refused, unreachable, DNS or TLS failure)", True),
-        (httpx.RemoteProtocolError, "the server closed the connection or broke HTTP", True),
-        (httpx.ReadError, "the connection failed while reading the answer", True),
-        (httpx.WriteError, "the connection failed while sending the request", True),
-        (httpx.UnsupportedProtocol, "the URL scheme is not http or https", False),
-        (httpx.TransportError, "the HTTP transport failed", True),
-        (TimeoutError, "timed out", True),
-        (OSError, "a network error occurred", True),
-    ]
-    for exc_type, kind, retryable in kinds:
-        if isinstance(exc, exc_type):
-            return kind, retryable
-    return "an unexpected error occurred in the HTTP client", True
 
 
 def _decode_json_object(response: TokenResponse) -> tuple[dict[str, Any] | None, str]:
@@ -365,7 +324,7 @@ def _request_id(body: Mapping[str, Any] | None, headers: Mapping[str, str]) -> s
 
 def _describe_content(response: TokenResponse) -> str:
     content_type = header_value(response.headers, "content-type") or "no content-type"
-    content_type = _SAFE_TEXT.sub("?", content_type.split(";")[0].strip())[:60] or "?"
+    content_type = sanitize(content_type.split(";")[0].strip(), 60) or "?"
     return f"{content_type}, {len(response.content)} bytes"
 
 
@@ -376,87 +335,13 @@ def _invalid_answer(
     status = response.status_code if status is None else status
     return TokenRequestError(
         f"The token endpoint answered HTTP {status} but not with a valid token: {problem} "
-        f"({_describe_content(response)}){_rid(request_id)}. Retrying may help; if it "
+        f"({_describe_content(response)}){request_id_note(request_id)}. Retrying may help; if it "
         "persists, check that token_url points at N3XT's token endpoint and not a proxy "
         "or login page.",
         status_code=status,
         request_id=request_id,
         retryable=True,
     )
-
-
-def _rid(request_id: str | None) -> str:
-    return f" [request_id {request_id}]" if request_id else ""
-
-
-_FINAL_HINTS = {
-    400: "the token endpoint refused the request as malformed",
-    403: "the client is not allowed to get a token (check its permissions with N3XT)",
-    404: "no token endpoint at this URL: check token_url and the project id in it",
-    405: "the URL does not accept POST: check token_url",
-    415: "the endpoint requires a JSON body (Content-Type: application/json); "
-    "a proxy may have rewritten the request",
-}
-
-
-def _http_error(
-    response: TokenResponse,
-    status: int,
-    body: Mapping[str, Any] | None,
-    request_id: str | None,
-    wall_clock_now: float | None,
-) -> TokenRequestError:
-    """Classify a failure answer: rejected client, transient, or final."""
-    error_code = _safe_field(body, "error", 64)
-    description = _safe_field(body, "error_description", 200)
-    said = ""
-    if error_code:
-        said = f": {error_code}" + (f" ({description})" if description else "")
-    elif description:
-        said = f": {description}"
-    where = (
-        f"HTTP {status}"
-        if status == response.status_code
-        else f"status_code {status} in the body of an HTTP {response.status_code} answer"
-    )
-    if status == 401 or error_code == "invalid_client":
-        return InvalidClientError(
-            f"The token endpoint rejected the client credentials ({where}{said}){_rid(request_id)}. "
-            "Check the client_id and client_secret your source serves.",
-            status_code=status,
-            request_id=request_id,
-        )
-    if status in (408, 429) or status >= 500:
-        retry_after = parse_retry_after(
-            response.headers, now=time.time() if wall_clock_now is None else wall_clock_now
-        )
-        return TokenRequestError(
-            f"The token endpoint is unavailable or throttling ({where}{said})"
-            f"{_rid(request_id)}. This is transient; it is retried within the retry policy.",
-            status_code=status,
-            request_id=request_id,
-            retryable=True,
-            retry_after=retry_after,
-        )
-    if 300 <= status < 400:
-        hint = "the token endpoint redirected; set token_url to the final URL"
-    elif status < 200:
-        hint = "unexpected informational answer"
-    else:
-        hint = _FINAL_HINTS.get(status, "the token endpoint refused the request")
-    return TokenRequestError(
-        f"Token request failed ({where}{said}){_rid(request_id)}: {hint}.",
-        status_code=status,
-        request_id=request_id,
-        retryable=False,
-    )
-
-
-def _safe_field(body: Mapping[str, Any] | None, name: str, limit: int) -> str:
-    value = body.get(name) if body is not None else None
-    if not isinstance(value, str):
-        return ""
-    return _SAFE_TEXT.sub("?", value)[:limit]
 
 
 def _token_from_body(
@@ -481,12 +366,12 @@ def _token_from_body(
 
     token_type = body.get("token_type")
     if token_type is None:
-        logger.warning("The token answer has no token_type; assuming bearer%s", _rid(request_id))
+        logger.warning(
+            "The token answer has no token_type; assuming bearer%s", request_id_note(request_id)
+        )
         token_type = "bearer"
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        shown = (
-            _SAFE_TEXT.sub("?", token_type)[:20] if isinstance(token_type, str) else "non-string"
-        )
+        shown = sanitize(token_type, 20) if isinstance(token_type, str) else "non-string"
         raise invalid(f"its token_type is {shown!r}, not 'bearer'")
 
     expires_in = _expires_in(body.get("expires_in"), request_id)
@@ -513,7 +398,7 @@ def _expires_in(value: object, request_id: str | None) -> float | str:
         logger.warning(
             "The token answer has no expires_in; assuming %g s as N3XT documents%s",
             DEFAULT_EXPIRES_IN,
-            _rid(request_id),
+            request_id_note(request_id),
         )
         return DEFAULT_EXPIRES_IN
     if isinstance(value, bool):
