@@ -193,6 +193,16 @@ class VaultSource:
             f"kv_version={self.kv_version}, auth={self.auth!r}, namespace={self.namespace!r})"
         )
 
+    def close(self) -> None:
+        """Close the HTTP connections to Vault (a later read opens new ones).
+
+        A ``session`` passed in is left open: its owner closes it.
+        """
+        with self._lock:
+            client, self._client = self._client, None
+            if client is not None and self._session is None:
+                client.adapter.close()
+
     # -- reading -------------------------------------------------------------------
     def get_credentials(self) -> Credentials:
         """Read the secret now; see the class docstring for every outcome."""

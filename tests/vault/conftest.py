@@ -30,6 +30,7 @@ import hvac
 import pytest
 import requests
 
+from n3xt_creds.sources.vault import VaultSource
 from tests.vault._support import (
     K8S_NAMESPACE,
     K8S_SERVICE_ACCOUNT,
@@ -104,8 +105,14 @@ class BaoServer:
 
     @property
     def unseal_key(self) -> str:
+        # The banner with the key may be written just after the server answers.
+        wait_until(
+            lambda: "Unseal Key: " in self.log_path.read_text(),
+            timeout=10,
+            what="the dev server to print its unseal key",
+        )
         match = re.search(r"Unseal Key: (\S+)", self.log_path.read_text())
-        assert match, "the dev server did not print its unseal key"
+        assert match
         return match.group(1)
 
     def root(self) -> hvac.Client:
@@ -337,3 +344,18 @@ def request_log() -> Iterator[RequestLog]:
     log = RequestLog()
     yield log
     log.close()
+
+
+@pytest.fixture
+def make_source() -> Iterator[Callable[..., VaultSource]]:
+    """Build VaultSources that are closed (their connections to Vault) after the test."""
+    made: list[VaultSource] = []
+
+    def make(*args: Any, **kwargs: Any) -> VaultSource:
+        source = VaultSource(*args, **kwargs)
+        made.append(source)
+        return source
+
+    yield make
+    for source in made:
+        source.close()

@@ -28,28 +28,34 @@ def path(vault) -> str:
     return path
 
 
-def approle_source(vault, path, request_log, *, role="n3xt", clock=None, secret_id=None, **kwargs):
-    role_id, fresh_secret_id = vault.approle(role)
-    environ = {"VAULT_ROLE_ID": role_id, "VAULT_SECRET_ID": secret_id or fresh_secret_id}
-    return VaultSource(
-        vault.url,
-        path=path,
-        auth=VaultAppRoleAuth(**kwargs),
-        environ=environ,
-        session=request_log.session,
-        clock=clock or FakeClock(),
-    )
+@pytest.fixture
+def approle_source(vault, path, request_log):
+    """Build AppRole sources whose Vault requests land in ``request_log``."""
+
+    def build(*, role="n3xt", clock=None, secret_id=None) -> VaultSource:
+        role_id, fresh_secret_id = vault.approle(role)
+        environ = {"VAULT_ROLE_ID": role_id, "VAULT_SECRET_ID": secret_id or fresh_secret_id}
+        return VaultSource(
+            vault.url,
+            path=path,
+            auth=VaultAppRoleAuth(),
+            environ=environ,
+            session=request_log.session,  # closed by the request_log fixture
+            clock=clock or FakeClock(),
+        )
+
+    return build
 
 
 def test_approle_login_with_secret_id_from_a_file(
-    vault, path, request_log, tmp_path, caplog
+    make_source, vault, path, request_log, tmp_path, caplog
 ) -> None:
     caplog.set_level(logging.DEBUG)
     role_id, secret_id = vault.approle()
     secret_id_file = tmp_path / "secret-id"
     secret_id_file.write_text(secret_id + "\n")
     auth = VaultAppRoleAuth(role_id, secret_id_file=secret_id_file)
-    source = VaultSource(vault.url, path=path, auth=auth, environ={}, session=request_log.session)
+    source = make_source(vault.url, path=path, auth=auth, environ={}, session=request_log.session)
     credentials = source.get_credentials()
     assert credentials.client_id == "client-abc"
     assert source.describe() == (
@@ -62,9 +68,11 @@ def test_approle_login_with_secret_id_from_a_file(
     assert_no_secret(shown, secret_id, *request_log.client_tokens)
 
 
-def test_login_token_is_reused_then_renewed_before_its_ttl_ends(vault, path, request_log) -> None:
+def test_login_token_is_reused_then_renewed_before_its_ttl_ends(
+    approle_source, vault, path, request_log
+) -> None:
     clock = FakeClock()
-    source = approle_source(vault, path, request_log, clock=clock)
+    source = approle_source(clock=clock)
     source.get_credentials()
     clock.advance(30)  # half of the 60 s TTL: still fresh
     source.get_credentials()
@@ -79,9 +87,9 @@ def test_login_token_is_reused_then_renewed_before_its_ttl_ends(vault, path, req
     assert request_log.count("/v1/secret/data/") == 4
 
 
-def test_non_renewable_token_means_a_new_login(vault, path, request_log) -> None:
+def test_non_renewable_token_means_a_new_login(approle_source, vault, path, request_log) -> None:
     clock = FakeClock()
-    source = approle_source(vault, path, request_log, role="batch", clock=clock)
+    source = approle_source(role="batch", clock=clock)
     source.get_credentials()
     clock.advance(45)
     source.get_credentials()
@@ -89,9 +97,11 @@ def test_non_renewable_token_means_a_new_login(vault, path, request_log) -> None
     assert request_log.count("/renew-self") == 0
 
 
-def test_renewal_capped_by_max_ttl_means_a_new_login(vault, path, request_log) -> None:
+def test_renewal_capped_by_max_ttl_means_a_new_login(
+    approle_source, vault, path, request_log
+) -> None:
     clock = FakeClock()
-    source = approle_source(vault, path, request_log, role="capped", clock=clock)
+    source = approle_source(role="capped", clock=clock)
     source.get_credentials()
     # Vault counts max_ttl in whole seconds of real time: wait until its clock has
     # moved, so that a renewal comes back shorter than asked for.
@@ -107,9 +117,11 @@ def test_renewal_capped_by_max_ttl_means_a_new_login(vault, path, request_log) -
     assert request_log.count("/v1/auth/approle/login") == 2
 
 
-def test_expired_token_is_replaced_by_a_login_without_renewing(vault, path, request_log) -> None:
+def test_expired_token_is_replaced_by_a_login_without_renewing(
+    approle_source, vault, path, request_log
+) -> None:
     clock = FakeClock()
-    source = approle_source(vault, path, request_log, clock=clock)
+    source = approle_source(clock=clock)
     source.get_credentials()
     clock.advance(120)
     source.get_credentials()
@@ -117,8 +129,8 @@ def test_expired_token_is_replaced_by_a_login_without_renewing(vault, path, requ
     assert request_log.count("/v1/auth/approle/login") == 2
 
 
-def test_revoked_login_token_gets_one_fresh_login(vault, path, request_log) -> None:
-    source = approle_source(vault, path, request_log)
+def test_revoked_login_token_gets_one_fresh_login(approle_source, vault, path, request_log) -> None:
+    source = approle_source()
     source.get_credentials()
     vault.root().sys.revoke_prefix("auth/approle/login")
     assert source.get_credentials().client_id == "client-abc"
@@ -127,10 +139,12 @@ def test_revoked_login_token_gets_one_fresh_login(vault, path, request_log) -> N
     assert statuses == [200, 403, 200]
 
 
-def test_rejected_secret_id_says_a_new_one_is_needed(vault, path, request_log) -> None:
+def test_rejected_secret_id_says_a_new_one_is_needed(
+    approle_source, vault, path, request_log
+) -> None:
     _, secret_id = vault.approle()
     clock = FakeClock()
-    source = approle_source(vault, path, request_log, clock=clock, secret_id=secret_id)
+    source = approle_source(clock=clock, secret_id=secret_id)
     source.get_credentials()
     vault.root().auth.approle.destroy_secret_id(role_name="n3xt", secret_id=secret_id)
     clock.advance(120)  # the login token is gone: a new login with the dead secret_id
@@ -142,20 +156,20 @@ def test_rejected_secret_id_says_a_new_one_is_needed(vault, path, request_log) -
     assert_no_secret(str(info.value), secret_id)
 
 
-def test_approle_without_secret_id_names_the_variable(vault, path) -> None:
-    source = VaultSource(vault.url, path=path, auth=VaultAppRoleAuth("some-role-id"), environ={})
+def test_approle_without_secret_id_names_the_variable(make_source, vault, path) -> None:
+    source = make_source(vault.url, path=path, auth=VaultAppRoleAuth("some-role-id"), environ={})
     with pytest.raises(SourceError, match="no secret_id: the variable VAULT_SECRET_ID is not set"):
         source.get_credentials()
 
 
 def test_kubernetes_login_rereads_the_jwt_file_at_every_login(
-    vault, path, request_log, tmp_path
+    make_source, vault, path, request_log, tmp_path
 ) -> None:
     jwt_file = tmp_path / "token"
     first, second = service_account_jwt("first"), service_account_jwt("second")
     jwt_file.write_text(first)
     clock = FakeClock()
-    source = VaultSource(
+    source = make_source(
         vault.url,
         path=path,
         auth=VaultKubernetesAuth("n3xt", jwt_file=jwt_file),
@@ -174,17 +188,17 @@ def test_kubernetes_login_rereads_the_jwt_file_at_every_login(
     assert_no_secret(repr(source) + source.describe(), first, second)
 
 
-def test_kubernetes_missing_jwt_file_is_a_source_error(vault, tmp_path) -> None:
+def test_kubernetes_missing_jwt_file_is_a_source_error(make_source, vault, tmp_path) -> None:
     auth = VaultKubernetesAuth("n3xt", jwt_file=tmp_path / "absent")
-    source = VaultSource(vault.url, auth=auth, environ={})
+    source = make_source(vault.url, auth=auth, environ={})
     with pytest.raises(SourceError, match=r"service-account JWT file .*absent does not exist"):
         source.get_credentials()
 
 
-def test_kubernetes_login_rejected_names_the_role(vault, tmp_path) -> None:
+def test_kubernetes_login_rejected_names_the_role(make_source, vault, tmp_path) -> None:
     jwt_file = tmp_path / "token"
     jwt_file.write_text(service_account_jwt("x"))
-    source = VaultSource(
+    source = make_source(
         vault.url, auth=VaultKubernetesAuth("no-such-role", jwt_file=jwt_file), environ={}
     )
     with pytest.raises(

@@ -13,7 +13,7 @@ import logging
 import pytest
 
 from n3xt_creds import SourceError
-from n3xt_creds.sources.vault import VaultAppRoleAuth, VaultSource, VaultTokenAuth
+from n3xt_creds.sources.vault import VaultAppRoleAuth, VaultTokenAuth
 from tests.vault._support import RecordingSleep, StubServer, assert_no_secret, free_port, kv2_body
 
 pytestmark = pytest.mark.vault
@@ -21,10 +21,12 @@ pytestmark = pytest.mark.vault
 PAIR = {"client_id": "client-abc", "client_secret": "s3cr3t-value-xyz"}
 
 
-def test_permission_denied_names_path_and_policy_without_retrying(vault, request_log) -> None:
+def test_permission_denied_names_path_and_policy_without_retrying(
+    make_source, vault, request_log
+) -> None:
     token = vault.limited_token()
     sleep = RecordingSleep()
-    source = VaultSource(
+    source = make_source(
         vault.url,
         path="n3xt/api",
         auth=VaultTokenAuth(token),
@@ -43,9 +45,11 @@ def test_permission_denied_names_path_and_policy_without_retrying(vault, request
     assert_no_secret(message + repr(source), token)
 
 
-def test_permission_denied_after_login_tries_one_fresh_login_only(vault, request_log) -> None:
+def test_permission_denied_after_login_tries_one_fresh_login_only(
+    make_source, vault, request_log
+) -> None:
     role_id, secret_id = vault.approle("denied")
-    source = VaultSource(
+    source = make_source(
         vault.url,
         path="n3xt/api",
         auth=VaultAppRoleAuth(role_id),
@@ -62,13 +66,13 @@ def test_permission_denied_after_login_tries_one_fresh_login_only(vault, request
 
 
 def test_sealed_vault_is_retried_with_backoff_then_retryable_source_error(
-    fresh_bao, request_log
+    make_source, fresh_bao, request_log
 ) -> None:
     server = fresh_bao()
     server.root().secrets.kv.v2.create_or_update_secret(path="n3xt/api", secret=PAIR)
     server.root().sys.seal()
     sleep = RecordingSleep()
-    source = VaultSource(
+    source = make_source(
         server.url,
         auth=VaultTokenAuth(server.root_token),
         retries=3,
@@ -88,12 +92,12 @@ def test_sealed_vault_is_retried_with_backoff_then_retryable_source_error(
 
     # Unsealed during the backoff: the next attempt succeeds.
     sleep = RecordingSleep(on_sleep=lambda: server.root().sys.submit_unseal_key(server.unseal_key))
-    source = VaultSource(server.url, auth=VaultTokenAuth(server.root_token), sleep=sleep)
+    source = make_source(server.url, auth=VaultTokenAuth(server.root_token), sleep=sleep)
     assert source.get_credentials().client_id == "client-abc"
     assert len(sleep.delays) == 1
 
 
-def test_other_5xx_answers_are_retried_then_succeed() -> None:
+def test_other_5xx_answers_are_retried_then_succeed(make_source) -> None:
     """OpenBao cannot be made to answer 502 on demand: a stub plays a proxy in front."""
     answers = iter([(502, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>")] * 2)
 
@@ -102,19 +106,19 @@ def test_other_5xx_answers_are_retried_then_succeed() -> None:
 
     with StubServer(respond) as stub:
         sleep = RecordingSleep()
-        source = VaultSource(stub.url, auth=VaultTokenAuth("stub-token"), sleep=sleep, environ={})
+        source = make_source(stub.url, auth=VaultTokenAuth("stub-token"), sleep=sleep, environ={})
         assert source.get_credentials().client_id == "client-abc"
     assert len(stub.requests) == 3
     assert len(sleep.delays) == 2
 
 
-def test_persistent_5xx_gives_a_retryable_source_error_after_bounded_attempts() -> None:
+def test_persistent_5xx_gives_a_retryable_source_error_after_bounded_attempts(make_source) -> None:
     def respond(method, path, headers):
         return 500, {"Content-Type": "application/json"}, b'{"errors":["internal error"]}'
 
     with StubServer(respond) as stub:
         sleep = RecordingSleep()
-        source = VaultSource(
+        source = make_source(
             stub.url, auth=VaultTokenAuth("stub-token"), retries=2, sleep=sleep, environ={}
         )
         with pytest.raises(
@@ -125,12 +129,12 @@ def test_persistent_5xx_gives_a_retryable_source_error_after_bounded_attempts() 
     assert len(stub.requests) == 3
 
 
-def test_rate_limited_read_honours_retry_after(vault, request_log) -> None:
+def test_rate_limited_read_honours_retry_after(make_source, vault, request_log) -> None:
     """A real rate-limit quota (1 request/s) answers 429 with Retry-After: 1."""
     path = "ratelimited/api"
     vault.put(path, PAIR)
     sleep = RecordingSleep(real=True)
-    source = VaultSource(
+    source = make_source(
         vault.url,
         path=path,
         auth=VaultTokenAuth(vault.root_token),
@@ -146,11 +150,11 @@ def test_rate_limited_read_honours_retry_after(vault, request_log) -> None:
     assert all(0 < delay <= 1.0 for delay in sleep.delays)  # Retry-After, not our backoff
 
 
-def test_retry_after_longer_than_the_budget_gives_up_at_once(vault) -> None:
+def test_retry_after_longer_than_the_budget_gives_up_at_once(make_source, vault) -> None:
     path = "blocked/api"
     vault.put(path, PAIR)
     sleep = RecordingSleep()
-    source = VaultSource(vault.url, path=path, auth=VaultTokenAuth(vault.root_token), sleep=sleep)
+    source = make_source(vault.url, path=path, auth=VaultTokenAuth(vault.root_token), sleep=sleep)
     outcomes = []
     for _ in range(3):  # the write above used the minute's only request
         try:
@@ -164,11 +168,11 @@ def test_retry_after_longer_than_the_budget_gives_up_at_once(vault) -> None:
     assert sleep.delays == []
 
 
-def test_unreachable_vault_gives_up_after_bounded_retries(caplog) -> None:
+def test_unreachable_vault_gives_up_after_bounded_retries(make_source, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     sleep = RecordingSleep()
     url = f"http://127.0.0.1:{free_port()}"
-    source = VaultSource(url, auth=VaultTokenAuth("hvs.unreachable-token"), retries=2, sleep=sleep)
+    source = make_source(url, auth=VaultTokenAuth("hvs.unreachable-token"), retries=2, sleep=sleep)
     with pytest.raises(
         SourceError, match=r"Vault is unreachable \(ConnectionError\) after 3 attempts"
     ) as info:
@@ -180,7 +184,7 @@ def test_unreachable_vault_gives_up_after_bounded_retries(caplog) -> None:
     assert_no_secret(str(info.value) + caplog.text, "hvs.unreachable-token")
 
 
-def test_redirect_to_another_origin_never_carries_the_vault_token() -> None:
+def test_redirect_to_another_origin_never_carries_the_vault_token(make_source) -> None:
     """A standby node answers 307 to the active node; the token must not follow."""
 
     def record(method, path, headers):
@@ -192,7 +196,7 @@ def test_redirect_to_another_origin_never_carries_the_vault_token() -> None:
             return 307, {"Location": f"{other_origin.url}{path}"}, b""
 
         with StubServer(redirect) as standby:
-            source = VaultSource(standby.url, auth=VaultTokenAuth("hvs.standby-token"), environ={})
+            source = make_source(standby.url, auth=VaultTokenAuth("hvs.standby-token"), environ={})
             with pytest.raises(
                 SourceError, match="redirected the read of secret/n3xt/api to another address"
             ) as info:
@@ -203,14 +207,14 @@ def test_redirect_to_another_origin_never_carries_the_vault_token() -> None:
     assert_no_secret(str(info.value), "hvs.standby-token")
 
 
-def test_redirect_within_the_same_origin_is_followed() -> None:
+def test_redirect_within_the_same_origin_is_followed(make_source) -> None:
     def respond(method, path, headers):
         if path.startswith("/v1/"):
             return 307, {"Location": "/moved" + path}, b""
         return 200, {"Content-Type": "application/json"}, kv2_body(PAIR)
 
     with StubServer(respond) as stub:
-        source = VaultSource(stub.url, auth=VaultTokenAuth("hvs.same-origin"), environ={})
+        source = make_source(stub.url, auth=VaultTokenAuth("hvs.same-origin"), environ={})
         assert source.get_credentials().client_id == "client-abc"
     assert [path for _, path, _ in stub.requests] == [
         "/v1/secret/data/n3xt/api",
@@ -219,10 +223,10 @@ def test_redirect_within_the_same_origin_is_followed() -> None:
     assert stub.requests[1][2]["X-Vault-Token"] == "hvs.same-origin"
 
 
-def test_tls_with_vault_cacert(fresh_bao) -> None:
+def test_tls_with_vault_cacert(make_source, fresh_bao) -> None:
     server = fresh_bao(tls=True)
     server.root().secrets.kv.v2.create_or_update_secret(path="n3xt/api", secret=PAIR)
-    trusted = VaultSource(
+    trusted = make_source(
         environ={
             "VAULT_ADDR": server.url,
             "VAULT_CACERT": server.ca_cert,
@@ -230,7 +234,7 @@ def test_tls_with_vault_cacert(fresh_bao) -> None:
         }
     )
     assert trusted.get_credentials().client_id == "client-abc"
-    untrusted = VaultSource(server.url, auth=VaultTokenAuth(server.root_token), environ={})
+    untrusted = make_source(server.url, auth=VaultTokenAuth(server.root_token), environ={})
     with pytest.raises(
         SourceError, match="TLS handshake with .* failed .* set ca_cert / VAULT_CACERT"
     ):
