@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -146,9 +145,17 @@ def test_authenticator_config_error_names_file_and_env(write_settings):
     assert str(caught.value).startswith(f"{path} [development]: ")
 
 
-def test_settings_module_does_not_import_dynaconf_until_used():
-    # Checked in a fresh interpreter by tests/cli (import cost); here: the loader is lazy.
-    import n3xt_creds._settings_load as loader
-
-    assert "dynaconf" not in loader.__dict__
-    assert sys.modules.get("n3xt_creds.settings") is not None
+def test_effective_redacts_secret_looking_keys_but_not_variable_names(write_settings):
+    path = write_settings(
+        """
+        [default]
+        token_url = "https://a.n3xt.io/t"
+        [default.sources.aws]
+        secret_id = "prod/n3xt"
+        [default.sources.env]
+        client_secret_var = "MY_SECRET_VAR"
+        """
+    )
+    rows = {key: value for key, value, _ in load_settings(path, environ={}).effective()}
+    assert rows["sources.aws.secret_id"] == "<redacted>"
+    assert rows["sources.env.client_secret_var"] == "MY_SECRET_VAR"
