@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from ._retry import RetryPolicy, backoff_delay
+from ._retry import RetryPolicy, backoff_delay, request_id_note
 from ._token import (
     Token,
     TokenRequest,
@@ -236,7 +236,7 @@ def _reread_after_rejection(
         "source once in case they were rotated",
         rejected.client_id,
         rejected.client_secret.fingerprint,
-        f" [request_id {error.request_id}]" if error.request_id else "",
+        request_id_note(error.request_id),
     )
     try:
         fresh = _checked((yield ReadCredentials("invalid_client")))
@@ -264,7 +264,7 @@ def _still_rejected(error: TokenRequestError, rejected: Credentials) -> InvalidC
     return InvalidClientError(
         f"N3XT rejects the credentials the source still serves: client_id={rejected.client_id} "
         f"with secret fingerprint {rejected.client_secret.fingerprint}{where}, re-read once "
-        f"after the first rejection{_rid(error.request_id)}. Update the client secret where "
+        f"after the first rejection{request_id_note(error.request_id)}. Update the client secret where "
         "the source reads it (or the client_id, if the client was deleted); the "
         f"endpoint said: {error}",
         status_code=error.status_code,
@@ -333,10 +333,6 @@ def _failed(
         error,
     )
     return error
-
-
-def _rid(request_id: str | None) -> str:
-    return f" [request_id {request_id}]" if request_id else ""
 
 
 def _checked(credentials: object) -> Credentials:

@@ -1,7 +1,7 @@
 """The N3XT token exchange without I/O: build the request, validate the answer, classify failures.
 
 Everything here is a pure function of its arguments (no sockets, no sleeping, no
-locks, no clock reading), in the style of azure-identity's
+locks; the only clock read is wall time, to date a ``Retry-After``), in the style of azure-identity's
 ``_get_client_secret_request``/``_process_response`` split: the sync and async
 drivers in :mod:`n3xt_creds.authenticator` do the sending, this module decides what
 the bytes mean.
@@ -272,9 +272,7 @@ def parse_token_response(
                 )
             if 200 <= body_status < 300:
                 return _token_from_body(body, request_id, obtained_at, refresh_margin, response)
-        raise _invalid_answer(
-            response, "its status_code field does not say success", request_id, status
-        )
+        raise _invalid_answer(response, "its status_code field does not say success", request_id)
     raise http_failure(
         status,
         http_status=status,
@@ -329,10 +327,10 @@ def _describe_content(response: TokenResponse) -> str:
 
 
 def _invalid_answer(
-    response: TokenResponse, problem: str, request_id: str | None, status: int | None = None
+    response: TokenResponse, problem: str, request_id: str | None
 ) -> TokenRequestError:
     """A 2xx that is not a valid token answer: transient per DESIGN (a proxy, a bad deploy)."""
-    status = response.status_code if status is None else status
+    status = response.status_code
     return TokenRequestError(
         f"The token endpoint answered HTTP {status} but not with a valid token: {problem} "
         f"({_describe_content(response)}){request_id_note(request_id)}. Retrying may help; if it "
