@@ -68,11 +68,11 @@ class ReadCredentials:
 class SendTokenRequest:
     """Driver: POST ``request`` and send back a :class:`~n3xt_creds._token.TokenResponse`.
 
-    Throw transport failures (``httpx.TransportError``, ``OSError``) into the flow as
-    they are — from outside any ``except`` block (as :func:`run_sync` does), so the
-    flow's own errors never get the transport exception, whose request holds the
-    secret, as their ``__context__``. ``time_left`` is what remains of the refresh deadline: a driver may cap
-    its per-request timeout to it.
+    ``time_left`` is what remains of the refresh deadline: a driver may cap its
+    per-request timeout to it. Throw transport failures (``httpx.TransportError``,
+    ``OSError``) into the flow as they are, from outside any ``except`` block (as
+    :func:`run_sync` does), so the flow's own errors never get the transport
+    exception, whose request holds the secret, as their ``__context__``.
     """
 
     request: TokenRequest
@@ -88,8 +88,11 @@ class Sleep:
 
 @dataclass(frozen=True)
 class RefreshResult:
-    """A successful refresh: the token, the credentials that got it (the new last-good
-    pair), how many token requests it took and how long it took on the flow's clock."""
+    """A successful refresh.
+
+    ``credentials`` got the token (they are the new last-good pair); ``attempts``
+    counts the token requests sent and ``elapsed`` the seconds taken, on the flow's clock.
+    """
 
     token: Token
     credentials: Credentials
