@@ -71,6 +71,8 @@ class SourceOptions:
     ) -> None:
         self._table = {str(k).lower(): v for k, v in (table or {}).items()}
         self._used: set[str] = set()
+        # Keys refused by not_secret(): known names, but never suggested as valid.
+        self._forbidden: set[str] = set()
         self.prefix = prefix
         self.path = path
         self.env = env
@@ -202,6 +204,7 @@ class SourceOptions:
     def not_secret(self, name: str) -> None:
         """Refuse ``name`` if it is present: it would hold a secret value."""
         self._used.add(name)
+        self._forbidden.add(name)
         if self._table.get(name) not in (None, ""):
             raise refuse_secret_value(self.key(name), where=self.where)
 
@@ -213,14 +216,15 @@ class SourceOptions:
                 raise refuse_secret_value(self.key(name), where=self.where)
         if unknown:
             name = unknown[0]
-            hint = _suggest(name, sorted(self._used))
-            valid = ", ".join(sorted(self._used)) or "(none)"
-            raise self.error(name, f"is not a known setting{hint}. Valid keys here: {valid}")
+            valid_keys = sorted(self._used - self._forbidden)
+            hint = _suggest(name, valid_keys)
+            valid = ", ".join(valid_keys) or "(none)"
+            raise self.error(name, f"is not a known setting{hint} Valid keys here: {valid}.")
 
 
 def _suggest(value: str, candidates: Any) -> str:
     match = difflib.get_close_matches(value, list(candidates), n=1, cutoff=0.6)
-    return f" — did you mean `{match[0]}`?" if match else ""
+    return f" — did you mean `{match[0]}`?" if match else "."
 
 
 def _safe(value: object) -> str:
