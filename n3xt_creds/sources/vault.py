@@ -347,7 +347,11 @@ def from_options(options: SourceOptions) -> VaultSource:
         "timeout": options.get_float("timeout", 5.0, positive=True),
     }
     options.finish()
+    # Settings loaded with an injected environ (tests, embedding apps) hand it on, so
+    # VAULT_ADDR, VAULT_TOKEN and friends are read from that same mapping.
+    environ: Mapping[str, str] | None = getattr(options, "environ", None)
     try:
-        return VaultSource(auth=auth, **kwargs)
+        return VaultSource(auth=auth, environ=environ, **kwargs)
     except ConfigError as exc:
-        raise options.error(exc.key or "url", f"is invalid: {exc}") from None
+        problem = str(exc).removeprefix("VaultSource: ")
+        raise options.error(exc.key or "url", f"is invalid: {problem}") from None
