@@ -76,10 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     stop = threading.Event()
 
-    def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # Handle SIGINT explicitly too: a shell starting us in the background ignores SIGINT,
+    # and a handler also keeps KeyboardInterrupt from landing in the middle of start-up.
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         creds = emulator.add_client()
         print(f"url: {emulator.url}")
@@ -91,10 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         emulator.stop()
     print("n3xt emulator stopped.", flush=True)
     return 0

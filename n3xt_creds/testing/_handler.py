@@ -132,30 +132,41 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
 
     def _token_endpoint(self, body: bytes) -> None:
         state = self.server.state
-        state.begin_token_request()
-        done = False
+        generation = state.begin_token_request()
+        counted = left = False
+
+        def count(outcome: str) -> None:
+            nonlocal counted
+            counted = True
+            state.count_token_outcome(outcome, generation)
+
+        def leave() -> None:
+            nonlocal left
+            if not left:
+                left = True
+                state.leave_in_flight(generation)
+
         try:
             self._wait(state.latency)
             self._wait_until_resumed()
             fault = state.next_fault()
-            if fault is not None and fault[0] is Fault.HANG:
-                self._hang()
-                done = True
-                state.end_token_request(Fault.HANG.value)
-                raise _Dropped
-            if fault is not None and fault[0] is Fault.RESET:
-                done = True
-                state.end_token_request(Fault.RESET.value)
+            if fault is not None and fault[0] in (Fault.HANG, Fault.RESET):
+                # Counted as soon as it starts: the client sees nothing else to wait for.
+                count(fault[0].value)
+                if fault[0] is Fault.HANG:
+                    self._hang()
+                    raise _Dropped
                 self._reset()
             answer = self._fault_answer(*fault) if fault is not None else self._grant(body)
-            # Count before answering, so a client that reads the counters right after
+            # Counted before answering, so a client that reads the counters right after
             # the answer always sees its own request counted and no longer in flight.
-            done = True
-            state.end_token_request(answer.outcome)
+            count(answer.outcome)
+            leave()
             self._send(answer.status, answer.body, answer.content_type, headers=answer.headers)
         finally:
-            if not done:
-                state.end_token_request("dropped")
+            if not counted:
+                count("dropped")
+            leave()
 
     def _grant(self, body: bytes) -> _Answer:
         """Validate a client-credentials request and decide the answer."""

@@ -28,11 +28,14 @@ class Counters:
     ``token_requests`` maps an outcome to a count. Outcomes: ``"success"``,
     ``"invalid_client"``, ``"invalid_request"``, ``"unsupported_grant_type"``,
     ``"unsupported_media_type"``, ``"method_not_allowed"``, and for an injected fault its
-    :class:`Fault` value (``"server_error"``, ``"hang"``, ...). ``api_calls`` maps an
+    :class:`Fault` value (``"server_error"``, ``"hang"``, ...), and ``"dropped"`` if the
+    handler failed before deciding an answer (a bug: please report it). ``api_calls`` maps an
     outcome of the protected API to a count: ``"ok"``, ``"missing_token"``,
     ``"invalid_token"`` (unknown), ``"expired_token"``, ``"revoked_token"``.
     ``max_in_flight`` is the most token requests being handled at the same moment;
-    ``in_flight`` is how many are being handled now.
+    ``in_flight`` is how many are being handled now. Requests that began before the last
+    ``reset()`` are not counted at all, so a hang left over from one test never shows in
+    the next one's counters.
     """
 
     token_requests: Mapping[str, int] = field(default_factory=dict)
@@ -92,8 +95,11 @@ class EmulatorState:
         self._faults: collections.deque[tuple[Fault, int]] = collections.deque()
         self._token_requests: collections.Counter[str] = collections.Counter()
         self._api_calls: collections.Counter[str] = collections.Counter()
-        self._in_flight = getattr(self, "_in_flight", 0)
-        self._max_in_flight = self._in_flight
+        # Requests still running from before a reset (a HANG outliving its test) belong
+        # to an old generation and no longer touch the counters.
+        self._generation = getattr(self, "_generation", 0) + 1
+        self._in_flight = 0
+        self._max_in_flight = 0
         self.expires_in = self._default_expires_in
         self.latency = self._default_latency
         self._resumed.set()
@@ -267,17 +273,24 @@ class EmulatorState:
 
     # --- counters -------------------------------------------------------------------
 
-    def begin_token_request(self) -> None:
-        """Count a token request as in flight."""
+    def begin_token_request(self) -> int:
+        """Count a token request as in flight; return the generation to hand back later."""
         with self._lock:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            return self._generation
 
-    def end_token_request(self, outcome: str) -> None:
-        """Count a token request as done with ``outcome``."""
+    def count_token_outcome(self, outcome: str, generation: int) -> None:
+        """Count a token request's outcome (ignored if ``reset()`` ran since it began)."""
         with self._lock:
-            self._in_flight -= 1
-            self._token_requests[outcome] += 1
+            if generation == self._generation:
+                self._token_requests[outcome] += 1
+
+    def leave_in_flight(self, generation: int) -> None:
+        """A token request is done (ignored if ``reset()`` ran since it began)."""
+        with self._lock:
+            if generation == self._generation:
+                self._in_flight -= 1
 
     def record_api_call(self, outcome: str) -> None:
         """Count one call to the protected API."""
@@ -295,7 +308,7 @@ class EmulatorState:
             )
 
     def reset(self) -> None:
-        """Back to the state right after construction (requests in flight stay counted)."""
+        """Back to the state right after construction; requests still running are not counted."""
         with self._lock:
             self._clear()
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from n3xt_creds import Secret
-from n3xt_creds.testing import Emulator
+from n3xt_creds.testing import Counters, Emulator
 
 from .conftest import GrantFn, grant_body
 
@@ -281,6 +281,26 @@ def test_reset_restores_defaults(
     assert n3xt_emulator.tokens_issued == 0
     assert grant(creds).status_code == 401  # the client is gone, and nothing is paused
     assert http.get(n3xt_emulator.api_url(), headers=bearer(token)).status_code == 401
+
+
+def test_requests_from_before_a_reset_are_not_counted_after_it(
+    n3xt_emulator: Emulator, grant: GrantFn
+) -> None:
+    creds = n3xt_emulator.add_client()
+    n3xt_emulator.pause()
+    statuses: list[int] = []
+    thread = threading.Thread(target=lambda: statuses.append(grant(creds).status_code))
+    thread.start()
+    poll(lambda: n3xt_emulator.counters.in_flight == 1)
+
+    n3xt_emulator.reset()  # releases the held request; its client no longer exists
+    thread.join(timeout=5)
+
+    assert statuses == [401]
+    assert n3xt_emulator.counters == Counters()
+    assert grant(n3xt_emulator.add_client()).status_code == 200
+    assert n3xt_emulator.counters.token_requests == {"success": 1}
+    assert n3xt_emulator.counters.in_flight == 0
 
 
 def test_reset_restores_the_constructor_settings(http: httpx.Client) -> None:

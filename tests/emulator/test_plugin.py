@@ -30,6 +30,14 @@ INNER_TESTS = textwrap.dedent(
         body = {"client_id": "leftover", "client_secret": creds.client_secret.get_secret_value(),
                 "grant_type": "client_credentials"}
         assert httpx.post(n3xt_emulator.token_url(), json=body).status_code == 500
+        # A hang that outlives this test must not leak into the next one's counters.
+        n3xt_emulator.inject_fault(Fault.HANG)
+        try:
+            httpx.post(n3xt_emulator.token_url(), json=body, timeout=0.2)
+        except httpx.ReadTimeout:
+            pass
+        else:
+            raise AssertionError("the HANG fault answered")
 
     def test_second_starts_clean_on_the_same_server(n3xt_emulator):
         assert n3xt_emulator.url == seen["url"]
