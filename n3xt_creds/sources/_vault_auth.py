@@ -9,6 +9,7 @@ when Vault stops accepting it. Every Vault token is held as a :class:`~n3xt_cred
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ __all__ = [
     "VaultKubernetesAuth",
     "VaultTokenAuth",
 ]
+
+_log = logging.getLogger("n3xt_creds")
 
 #: Where Kubernetes mounts the pod's service-account token (it is rotated in place).
 DEFAULT_KUBERNETES_JWT_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -341,9 +344,15 @@ class TokenKeeper:
         auth = self.auth
         assert not isinstance(auth, VaultTokenAuth)
         block = auth.login(client, self._environ)
-        self._lease = _lease_from(block, self._clock())
+        self._lease = lease = _lease_from(block, self._clock())
         self.logins += 1
-        return self._lease.token
+        _log.debug(
+            "vault: logged in with %s (token ttl %gs, %s)",
+            auth.describe(),
+            lease.ttl,
+            "renewable" if lease.renewable else "not renewable",
+        )
+        return lease.token
 
     def _renew(self, client: Any, lease: _Lease, now: float) -> bool:
         """Renew in place; False when a fresh login is needed instead."""
@@ -353,14 +362,21 @@ class TokenKeeper:
         except VaultHTTPError as exc:
             if exc.transient:
                 raise
-            return False  # revoked, expired or not renewable after all: log in again
+            # Revoked, expired or not renewable after all: log in again.
+            _log.debug("vault: token renewal refused (%s); logging in again", exc.status_code)
+            return False
         auth = body.get("auth") if isinstance(body, Mapping) else None
         if not isinstance(auth, Mapping):
             return False
         renewed = _lease_from({**auth, "client_token": lease.token.get_secret_value()}, now)
         if renewed.ttl < lease.login_ttl:
-            return False  # capped by max_ttl: this token is near its end, replace it
+            # Capped by max_ttl: this token is near its end, replace it.
+            _log.debug(
+                "vault: token renewal capped at %gs (max_ttl); logging in again", renewed.ttl
+            )
+            return False
         renewed.login_ttl = lease.login_ttl
         self._lease = renewed
         self.renewals += 1
+        _log.debug("vault: token renewed for %gs", renewed.ttl)
         return True

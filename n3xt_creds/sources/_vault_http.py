@@ -15,6 +15,7 @@ hvac (and with it ``requests``) is imported only inside :func:`build_client`, so
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from ..errors import SourceError
 __all__ = ["RetryPolicy", "TransientVaultError", "VaultHTTPError", "build_client", "with_retries"]
 
 _T = TypeVar("_T")
+_log = logging.getLogger("n3xt_creds")
 
 # A same-origin redirect chain longer than this is a loop or a misconfiguration.
 _MAX_REDIRECTS = 3
@@ -247,6 +249,7 @@ def with_retries(
             if attempt > policy.retries:
                 raise give_up(exc, attempt) from None
             retry_after = exc.retry_after if isinstance(exc, VaultHTTPError) else None
+            _log.warning("vault: attempt %d failed (%s); retrying", attempt, exc)
             if retry_after is not None and retry_after > policy.max_retry_after:
                 raise give_up(exc, attempt) from None
             if retry_after is None:

@@ -7,6 +7,7 @@ Vault's answers into the outcome the rest of n3xt_creds expects.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
@@ -44,6 +45,8 @@ __all__ = [
     "VaultTokenAuth",
     "from_options",
 ]
+
+_log = logging.getLogger("n3xt_creds")
 
 AnyVaultAuth = VaultTokenAuth | VaultAppRoleAuth | VaultKubernetesAuth
 
@@ -259,6 +262,7 @@ class VaultSource:
             # no longer knows; a fresh login tells them apart, once.
             if exc.status_code != 403 or not self._keeper.can_login:
                 raise
+            _log.info("vault: %s was refused (403); logging in again once", self.location)
             self._keeper.forget()
             return self._read(client, self._keeper.token(client))
 

@@ -69,8 +69,9 @@ def test_approle_login_with_secret_id_from_a_file(
 
 
 def test_login_token_is_reused_then_renewed_before_its_ttl_ends(
-    approle_source, vault, path, request_log
+    approle_source, request_log, caplog
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="n3xt_creds")
     clock = FakeClock()
     source = approle_source(clock=clock)
     source.get_credentials()
@@ -85,6 +86,8 @@ def test_login_token_is_reused_then_renewed_before_its_ttl_ends(
     assert request_log.count("/v1/auth/token/renew-self") == 2
     assert request_log.count("/v1/auth/approle/login") == 1
     assert request_log.count("/v1/secret/data/") == 4
+    assert "vault: token renewed for 60s" in caplog.text
+    assert_no_secret(caplog.text, *request_log.client_tokens)
 
 
 def test_non_renewable_token_means_a_new_login(approle_source, vault, path, request_log) -> None:
