@@ -9,6 +9,7 @@ Heavy dependencies (dynaconf, hvac, boto3) are imported only when used.
 """
 
 from ._secret import Secret
+from ._stats import AuthenticatorStats, AuthEvent
 from .authenticator import Authenticator
 from .credentials import Credentials
 from .errors import (
@@ -30,7 +31,9 @@ from .sources.vault import VaultSource
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthEvent",
     "Authenticator",
+    "AuthenticatorStats",
     "AwsSecretsManagerSource",
     "ChainSource",
     "ConfigError",
