@@ -9,7 +9,9 @@ of waiting for them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
+import sys
 import threading
 import time
 from http.server import ThreadingHTTPServer
@@ -18,6 +20,8 @@ from typing import Any
 from ._state import EmulatorState
 
 __all__ = ["EmulatorHTTPServer"]
+
+logger = logging.getLogger("n3xt_creds.testing")
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -62,6 +66,18 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         """How many client connections are open right now."""
         with self._connections_lock:
             return len(self._connections)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log a handler failure instead of printing a traceback to stderr.
+
+        A client that hung up (timeout, RESET) or a stop() cutting connections is routine
+        and logged at DEBUG; anything else is a bug in the emulator and logged as an error.
+        """
+        exc = sys.exc_info()[1]
+        if self.stopping.is_set() or isinstance(exc, (ConnectionError, TimeoutError)):
+            logger.debug("connection from %s ended: %s", client_address, type(exc).__name__)
+        else:
+            logger.error("n3xt emulator failed serving %s", client_address, exc_info=True)
 
     def close(self, *, grace: float = 2.0) -> None:
         """Stop serving, cut every open connection, and wait (bounded) for handlers to end."""

@@ -198,3 +198,19 @@ def test_keep_alive_serves_many_requests_on_one_connection(
         assert response.headers.get("connection") != "close"
         local_ports.add(response.extensions["network_stream"].get_extra_info("client_addr")[1])
     assert len(local_ports) == 1
+
+
+def test_unknown_http_method_gets_a_json_501(n3xt_emulator: Emulator, http: httpx.Client) -> None:
+    response = http.request("BREW", n3xt_emulator.token_url())
+    assert response.status_code == 501
+    assert response.json()["status_code"] == 501
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+def test_oversized_body_gets_413(n3xt_emulator: Emulator, http: httpx.Client) -> None:
+    response = http.post(
+        n3xt_emulator.token_url(),
+        content=b"x" * (64 * 1024 + 1),
+        headers={"Content-Type": "application/json"},
+    )
+    assert_error(response, 413, "invalid_request")

@@ -333,6 +333,7 @@ def test_lifecycle(http: httpx.Client) -> None:
         with pytest.raises(RuntimeError, match="already running"):
             em.start()
         assert em.url.startswith("http://127.0.0.1:")
+        em_port = em.url.rsplit(":", 1)[1]
         assert em.token_url("p1") == f"{em.url}/v1/public/p1/oauth2/token"
         assert em.api_url("v2/x") == f"{em.url}/api/v2/x"
         assert http.get(em.api_url()).status_code == 401
@@ -340,8 +341,10 @@ def test_lifecycle(http: httpx.Client) -> None:
         em.stop()
     em.stop()  # idempotent
     assert not em.running
+    serving = [t for t in threading.enumerate() if t.name.startswith("n3xt-emulator:")]
+    assert all(not t.name.endswith(f":{em_port}") for t in serving)
     with pytest.raises(httpx.ConnectError):
-        http.get(f"http://127.0.0.1:{em.port or 1}/")  # nothing listens on port 1
+        http.get(f"http://127.0.0.1:{em_port}/")  # the port is closed
 
 
 @pytest.mark.parametrize(
