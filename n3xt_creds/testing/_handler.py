@@ -21,10 +21,10 @@ import socket
 import struct
 import time
 import uuid
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Any, cast
+from typing import Any
 
+from ._answers import error_body, fault_answer, grant_answer
 from ._faults import Fault
 from ._server import EmulatorHTTPServer
 
@@ -35,23 +35,6 @@ logger = logging.getLogger("n3xt_creds.testing")
 _TOKEN_PATH = re.compile(r"^/v1/public/(?P<project>[^/]+)/oauth2/token$")
 _QUERY = re.compile(r"\?\S*")
 _MAX_BODY = 64 * 1024
-_GARBAGE = b"\x89<!-- definitely not JSON -->\x00{status_code: 200"
-_BAD_GATEWAY_PAGE = (
-    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
-    b"</body>\r\n</html>\r\n"
-)
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """A decided answer: the outcome to count and what to send."""
-
-    outcome: str
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] | None = None
 
 
 class _Dropped(Exception):
@@ -157,7 +140,11 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                     self._hang()
                     raise _Dropped
                 self._reset()
-            answer = self._fault_answer(*fault) if fault is not None else self._grant(body)
+            if fault is not None:
+                answer = fault_answer(self.request_id, *fault)
+            else:
+                content_type = self.headers.get("Content-Type", "")
+                answer = grant_answer(self.request_id, self.command, content_type, body, state)
             # Counted before answering, so a client that reads the counters right after
             # the answer always sees its own request counted and no longer in flight.
             count(answer.outcome)
@@ -167,88 +154,6 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             if not counted:
                 count("dropped")
             leave()
-
-    def _grant(self, body: bytes) -> _Answer:
-        """Validate a client-credentials request and decide the answer."""
-        if self.command != "POST":
-            return self._error(
-                "method_not_allowed", 405, "invalid_request", "use POST", headers={"Allow": "POST"}
-            )
-        content_type = self.headers.get("Content-Type", "")
-        if content_type.split(";", 1)[0].strip().lower() != "application/json":
-            return self._error(
-                "unsupported_media_type",
-                415,
-                "invalid_request",
-                "Content-Type must be application/json",
-            )
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            return self._error(
-                "invalid_request", 400, "invalid_request", "the body must be a JSON object"
-            )
-        grant_type = payload.get("grant_type")
-        if grant_type is not None and grant_type != "client_credentials":
-            return self._error(
-                "unsupported_grant_type",
-                400,
-                "unsupported_grant_type",
-                "grant_type must be client_credentials",
-            )
-        missing = [
-            name
-            for name in ("client_id", "client_secret", "grant_type")
-            if not isinstance(payload.get(name), str) or not payload[name]
-        ]
-        if missing:
-            return self._error(
-                "invalid_request",
-                400,
-                "invalid_request",
-                f"missing or empty field(s): {', '.join(missing)}",
-            )
-        client_id = cast(str, payload["client_id"])
-        if not self.server.state.authenticate(client_id, cast(str, payload["client_secret"])):
-            return self._error(
-                "invalid_client", 401, "invalid_client", "client authentication failed"
-            )
-        token, expires_in = self.server.state.issue_token(client_id)
-        success = {
-            "status_code": 200,
-            "expires_in": expires_in,
-            "request_id": self.request_id,
-            "access_token": token,
-            "token_type": "bearer",
-        }
-        return _Answer("success", 200, json.dumps(success).encode())
-
-    def _fault_answer(self, fault: Fault, retry_after: int) -> _Answer:
-        """The answer of a fault that does answer (every one but HANG and RESET)."""
-        outcome = fault.value
-        if fault is Fault.SERVER_ERROR:
-            return self._error(outcome, 500, "server_error", "internal server error (injected)")
-        if fault is Fault.BAD_GATEWAY_HTML:
-            return _Answer(outcome, 502, _BAD_GATEWAY_PAGE, "text/html")
-        if fault is Fault.UNAVAILABLE:
-            return self._error(
-                outcome, 503, "temporarily_unavailable", "try again later (injected)"
-            )
-        if fault is Fault.RATE_LIMITED:
-            return self._error(
-                outcome,
-                429,
-                "rate_limited",
-                "too many requests (injected)",
-                headers={"Retry-After": str(retry_after)},
-            )
-        if fault is Fault.GARBAGE_200:
-            return _Answer(outcome, 200, _GARBAGE)
-        # STATUS_500_IN_BODY: N3XT sometimes reports a failure inside a 200.
-        body = self._error_body(500, "server_error", "internal server error (injected)")
-        return _Answer(outcome, 200, body)
 
     def _hang(self) -> None:
         """Say nothing until the client hangs up, the server stops, or hang_timeout passes."""
@@ -320,28 +225,6 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         self._send_error_json(code, "invalid_request", message or "bad request")
 
-    def _error_body(self, status: int, error: str, description: str) -> bytes:
-        body = {
-            "status_code": status,
-            "request_id": self.request_id,
-            "error": error,
-            "error_description": description,
-        }
-        return json.dumps(body).encode()
-
-    def _error(
-        self,
-        outcome: str,
-        status: int,
-        error: str,
-        description: str,
-        *,
-        headers: dict[str, str] | None = None,
-    ) -> _Answer:
-        return _Answer(
-            outcome, status, self._error_body(status, error, description), headers=headers
-        )
-
     def _send_error_json(
         self,
         status: int,
@@ -350,7 +233,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         *,
         headers: dict[str, str] | None = None,
     ) -> None:
-        body = self._error_body(status, error, description)
+        body = error_body(self.request_id, status, error, description)
         self._send(status, body, "application/json", headers=headers)
 
     def _send_json(
