@@ -74,6 +74,10 @@ class TransientVaultError(Exception):
     """No usable answer from Vault (connection refused, timeout, reset): worth retrying."""
 
 
+class TLSVaultError(Exception):
+    """The TLS handshake failed: a CA bundle or client-certificate problem, not an outage."""
+
+
 class RedirectRefusedError(Exception):
     """Vault redirected to another origin; following would hand it the Vault token."""
 
@@ -175,10 +179,6 @@ def build_client(
         adapter=GuardedAdapter,
         namespace=namespace,
     )
-
-
-class TLSVaultError(Exception):
-    """The TLS handshake failed: a CA bundle or client-certificate problem, not an outage."""
 
 
 def _decode(response: Any) -> Any:

@@ -12,6 +12,7 @@ import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -176,6 +177,7 @@ class VaultSource:
         self._address = SecretAddress(
             self.url, self.mount_point, self.path, self.kv_version, self.version
         )
+        _LIVE.add(self)
 
     # -- descriptions --------------------------------------------------------------
     @property
@@ -195,6 +197,13 @@ class VaultSource:
             f"VaultSource(url={self.url!r}, mount_point={self.mount_point!r}, path={self.path!r}, "
             f"kv_version={self.kv_version}, auth={self.auth!r}, namespace={self.namespace!r})"
         )
+
+    def _reset_after_fork(self) -> None:
+        # In a forked child only the forking thread exists: a lock another thread held
+        # would never be released, and the parent's pooled connections must not be
+        # shared. The login token stays valid and is kept.
+        self._lock = threading.Lock()
+        self._client = None
 
     def close(self) -> None:
         """Close the HTTP connections to Vault (a later read opens new ones).
@@ -276,6 +285,18 @@ class VaultSource:
                 raise_on_deleted_version=True,
             )
         return client.secrets.kv.v1.read_secret(path=self.path, mount_point=self.mount_point)
+
+
+_LIVE: weakref.WeakSet[VaultSource] = weakref.WeakSet()
+
+
+def _reset_all_after_fork() -> None:
+    for source in list(_LIVE):
+        source._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_all_after_fork)
 
 
 def _check_url(url: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 import n3xt_creds
@@ -186,3 +189,24 @@ def test_key_that_is_not_a_string_names_the_key(token_source, vault, value, kind
 def test_unknown_mount_is_a_source_error(token_source, vault) -> None:
     with pytest.raises(SourceError, match="no secrets engine is mounted at nope/"):
         token_source(mount_point="nope").get_credentials()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # 3.12+ warns about fork with threads
+def test_source_works_in_a_forked_child(token_source, vault) -> None:
+    path = vault.new_path()
+    vault.put(path, PAIR)
+    source = token_source(path=path)
+    source.get_credentials()
+    source._lock.acquire()  # as if another thread were mid-read when the process forked
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        signal.alarm(10)  # a deadlock ends the child instead of hanging the test
+        try:
+            ok = source.get_credentials().client_id == "client-abc"
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    source._lock.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
