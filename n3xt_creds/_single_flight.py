@@ -47,13 +47,14 @@ class CachedToken:
 class Flight:
     """One refresh in progress. Its leader calls :meth:`TokenCell.finish` exactly once."""
 
-    __slots__ = ("_async_waiters", "_done", "_lock", "background", "error", "loop")
+    __slots__ = ("_async_waiters", "_done", "_lock", "background", "error", "loop", "token")
 
     def __init__(self, *, background: bool, loop: asyncio.AbstractEventLoop | None) -> None:
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.error: Exception | None = None
+        self.token: CachedToken | None = None  # what a successful refresh got
         self.background = background
         # The event loop whose task leads this flight (None: a thread leads it). A
         # thread of that loop must not block waiting for it: it would never finish.
@@ -73,8 +74,9 @@ class Flight:
             self._async_waiters.append((loop, future))
         await future
 
-    def _resolve(self, error: Exception | None) -> None:
+    def _resolve(self, token: CachedToken | None, error: Exception | None) -> None:
         with self._lock:
+            self.token = token
             self.error = error
             self._done.set()
             waiters, self._async_waiters = self._async_waiters, []
@@ -150,11 +152,11 @@ class TokenCell:
             if token is not None:
                 self.current = token
                 self._background_not_before = -math.inf
-            elif flight.background:
+            elif flight.background and error is not None:
                 self._background_not_before = now + BACKGROUND_RETRY_INTERVAL
             if self._flight is flight:
                 self._flight = None
-        flight._resolve(error)
+        flight._resolve(token, error)
 
     def in_flight(self) -> Flight | None:
         """The refresh in progress, if any (a snapshot)."""

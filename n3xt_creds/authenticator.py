@@ -203,9 +203,9 @@ class Authenticator(httpx.Auth):
             else:
                 _refuse_to_block_own_loop(flight)
                 flight.wait()
-            if flight.error is not None:
-                return self._after_failed_refresh(flight.error)
-            # Success (or a cancelled leader): re-check the cache.
+            settled = self._settle(flight)
+            if settled is not None:
+                return settled
 
     async def _cached_async(self) -> CachedToken:
         loop = asyncio.get_running_loop()
@@ -230,8 +230,23 @@ class Authenticator(httpx.Auth):
                 # around one request) must not abort the refresh everyone waits for.
                 self._start_task(loop, flight)
             await flight.wait_async()
-            if flight.error is not None:
-                return self._after_failed_refresh(flight.error)
+            settled = self._settle(flight)
+            if settled is not None:
+                return settled
+
+    def _settle(self, flight: Flight) -> CachedToken | None:
+        """What a caller gets once ``flight`` is over; ``None``: look again (leader cancelled)."""
+        if flight.error is not None:
+            return self._after_failed_refresh(flight.error)
+        if flight.token is None:
+            return None
+        # Re-check the cache: it may hold an even newer token, or none (a 401 dropped it).
+        current = self._cell.still_valid(self._clock())
+        if current is not None:
+            return current
+        # A token already past its expired-phase start (its answer took almost its whole
+        # life) is still better than starting another refresh at once, while it is valid.
+        return flight.token if self._clock() < flight.token.token.expires_at else None
 
     def _after_failed_refresh(self, error: Exception) -> CachedToken:
         still_valid = self._cell.still_valid(self._clock())
@@ -265,6 +280,7 @@ class Authenticator(httpx.Auth):
         return await asyncio.to_thread(self._read_credentials, action)
 
     def _refresh_sync(self, flight: Flight) -> None:
+        started = self._clock()
         try:
             result = run_sync(
                 self._new_flow(),
@@ -273,7 +289,7 @@ class Authenticator(httpx.Auth):
                 sleep=time.sleep,
             )
         except Exception as exc:
-            self._refresh_failed(flight, exc)
+            self._refresh_failed(flight, exc, self._clock() - started)
         except BaseException:
             self._cell.finish(flight, None, None, now=self._clock())
             raise
@@ -281,6 +297,7 @@ class Authenticator(httpx.Auth):
             self._refresh_succeeded(flight, result)
 
     async def _refresh_async(self, flight: Flight) -> None:
+        started = self._clock()
         try:
             async with self._http.async_client() as client:
                 result = await run_async(
@@ -290,7 +307,7 @@ class Authenticator(httpx.Auth):
                     sleep=asyncio.sleep,
                 )
         except Exception as exc:
-            self._refresh_failed(flight, exc)
+            self._refresh_failed(flight, exc, self._clock() - started)
         except BaseException:
             self._cell.finish(flight, None, None, now=self._clock())
             raise
@@ -311,7 +328,7 @@ class Authenticator(httpx.Auth):
             )
         )
 
-    def _refresh_failed(self, flight: Flight, error: Exception) -> None:
+    def _refresh_failed(self, flight: Flight, error: Exception, duration: float) -> None:
         self._cell.finish(flight, None, error, now=self._clock())
         if flight.background:
             logger.warning(
@@ -323,6 +340,7 @@ class Authenticator(httpx.Auth):
         self._stats.record(
             AuthEvent(
                 "refresh_failed",
+                duration=duration,
                 error=type(error).__name__,
                 request_id=getattr(error, "request_id", None),
                 background=flight.background,

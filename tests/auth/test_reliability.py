@@ -1,7 +1,8 @@
 """Many callers, many refreshes, real faults, revocation and rotation: no call fails.
 
-Tokens live 1 s, so a run of ~2,000 API calls goes through many refreshes; a chaos
-thread keeps the emulator's fault queue fed so about 30% of token requests fail.
+In the fault run tokens live 1 s, so ~2,000 API calls go through many refreshes while
+the driving thread keeps the emulator's fault queue fed so about 30% of token requests
+fail. Revocation and rotation happen at chosen points of a run, so the outcome is exact.
 """
 
 from __future__ import annotations
@@ -120,18 +121,23 @@ def test_revocation_mid_run_fails_no_call(n3xt_emulator: Emulator, auth: Authent
 def test_rotation_mid_run_fails_no_call(
     n3xt_emulator: Emulator, make_auth: MakeAuth, source: SwitchableSource, creds: Credentials
 ) -> None:
-    n3xt_emulator.expires_in = 1
     auth = make_auth()
     successes_at_rotation: list[int] = []
 
     def rotate_once(done: int) -> None:
         if not successes_at_rotation and done >= 300:
-            new = n3xt_emulator.rotate_client(creds.client_id)  # old secret refused from now
+            # The operator's rotation: new secret (the old one is refused from now on),
+            # the store serves it, and the tokens issued to the old secret are revoked.
+            new = n3xt_emulator.rotate_client(creds.client_id)
             source.serve(new)
             successes_at_rotation.append(n3xt_emulator.counters.token_requests["success"])
+            n3xt_emulator.revoke_tokens(creds.client_id)
 
     statuses = hammer(auth, n3xt_emulator.api_url(), calls=1500, between=rotate_once)
 
     assert statuses == [200] * 1500
-    # Tokens were obtained after the rotation: with the new secret, the old one is refused.
-    assert n3xt_emulator.counters.token_requests["success"] > successes_at_rotation[0]
+    # A token was obtained after the rotation, so with the new secret; one refresh
+    # served every caller that met the revoked token.
+    assert n3xt_emulator.counters.token_requests == {"success": 2}
+    assert successes_at_rotation == [1]
+    assert n3xt_emulator.counters.api_calls["revoked_token"] == auth.stats.replays
