@@ -1,0 +1,286 @@
+"""The token engine behind Authenticator: the slow path and the refreshes it leads.
+
+The hot path (a fresh cached token) lives in :class:`~n3xt_creds.Authenticator` and
+never comes here. This module handles everything else: a stale token (start one
+background refresh, hand out the current token), an expired or missing one (join the
+single flight of :mod:`._single_flight`, lead it or wait for it), and running the
+refresh protocol of :mod:`._flow` with blocking I/O (``httpx.Client``, ``time.sleep``,
+the source on this thread) or async I/O (``httpx.AsyncClient``, ``asyncio.sleep``,
+the source in a worker thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+from ._flow import ReadCredentials, RefreshResult, refresh_flow, run_async, run_sync
+from ._retry import RetryPolicy
+from ._single_flight import BACKGROUND_RETRY_INTERVAL, CachedToken, Flight, TokenCell
+from ._stats import AuthEvent, StatsRecorder
+from ._token import Phase
+from ._token_http import TokenHttp
+from .credentials import Credentials
+from .errors import N3XTCredsError
+from .sources.base import CredentialSource
+
+__all__ = ["Refresher"]
+
+logger = logging.getLogger("n3xt_creds")
+
+
+class Refresher:
+    """Gets a usable token when the cached one is not fresh; one refresh at a time."""
+
+    def __init__(
+        self,
+        source: CredentialSource,
+        *,
+        token_url: str,
+        refresh_margin: float,
+        retry: RetryPolicy,
+        clock: Callable[[], float],
+        http: TokenHttp,
+        stats: StatsRecorder,
+    ) -> None:
+        self._source = source
+        self._token_url = token_url
+        self._refresh_margin = refresh_margin
+        self._retry = retry
+        self._clock = clock
+        self._http = http
+        self._stats = stats
+        self.cell = TokenCell()
+        self.last_good: Credentials | None = None
+        self.tasks: set[asyncio.Task[None]] = set()  # strong refs: asyncio keeps weak ones
+        self.threads: list[threading.Thread] = []
+
+    def cached_sync(self) -> CachedToken:
+        while True:
+            now = self._clock()
+            cached = self.cell.current
+            if cached is not None:
+                phase = cached.token.phase(now)
+                if phase is Phase.FRESH:
+                    return cached
+                if phase is Phase.STALE:
+                    flight = self.cell.begin_background(now)
+                    if flight is not None:
+                        self._start_background_thread(flight)
+                    return cached
+            cached, flight, leader = self.cell.join(now)
+            if cached is not None:
+                return cached
+            assert flight is not None
+            if leader:
+                self._refresh_sync(flight)
+            else:
+                _refuse_to_block_own_loop(flight)
+                flight.wait()
+            settled = self._settle(flight)
+            if settled is not None:
+                return settled
+
+    async def cached_async(self) -> CachedToken:
+        loop = asyncio.get_running_loop()
+        while True:
+            now = self._clock()
+            cached = self.cell.current
+            if cached is not None:
+                phase = cached.token.phase(now)
+                if phase is Phase.FRESH:
+                    return cached
+                if phase is Phase.STALE:
+                    flight = self.cell.begin_background(now, loop=loop)
+                    if flight is not None:
+                        self._start_task(loop, flight)
+                    return cached
+            cached, flight, leader = self.cell.join(now, loop=loop)
+            if cached is not None:
+                return cached
+            assert flight is not None
+            if leader:
+                # The refresh runs as its own task: cancelling this caller (a timeout
+                # around one request) must not abort the refresh everyone waits for.
+                self._start_task(loop, flight)
+            await flight.wait_async()
+            settled = self._settle(flight)
+            if settled is not None:
+                return settled
+
+    def _settle(self, flight: Flight) -> CachedToken | None:
+        """What a caller gets once ``flight`` is over; ``None``: look again (leader cancelled)."""
+        if flight.error is not None:
+            return self._after_failed_refresh(flight.error)
+        if flight.token is None:
+            return None
+        # Re-check the cache: it may hold an even newer token, or none (a 401 dropped it).
+        current = self.cell.still_valid(self._clock())
+        if current is not None:
+            return current
+        # A token already past its expired-phase start (its answer took almost its whole
+        # life) is still better than starting another refresh at once, while it is valid.
+        return flight.token if self._clock() < flight.token.token.expires_at else None
+
+    def _after_failed_refresh(self, error: Exception) -> CachedToken:
+        still_valid = self.cell.still_valid(self._clock())
+        if still_valid is not None:
+            logger.warning(
+                "Token refresh failed (%s); keeping the current token, valid for %.0f s more",
+                type(error).__name__,
+                still_valid.token.expires_at - self._clock(),
+            )
+            return still_valid
+        raise _copy_for_this_caller(error)
+
+    # -- leading a refresh ------------------------------------------------------------
+
+    def _new_flow(self) -> Generator[Any, object, RefreshResult]:
+        return refresh_flow(
+            token_url=self._token_url,
+            refresh_margin=self._refresh_margin,
+            policy=self._retry,
+            last_good=self.last_good,
+            clock=self._clock,
+        )
+
+    def _read_credentials(self, action: ReadCredentials) -> Credentials:
+        # Sources read their backend at every call, so the invalid_client re-read
+        # ("bypass any cache") needs nothing special here.
+        return self._source.get_credentials()
+
+    async def _aread_credentials(self, action: ReadCredentials) -> Credentials:
+        # Sources are synchronous (hvac, boto3): never on the event loop.
+        return await asyncio.to_thread(self._read_credentials, action)
+
+    def _refresh_sync(self, flight: Flight) -> None:
+        started = self._clock()
+        try:
+            result = run_sync(
+                self._new_flow(),
+                read=self._read_credentials,
+                send=self._http.send,
+                sleep=time.sleep,
+            )
+        except Exception as exc:
+            self._refresh_failed(flight, exc, self._clock() - started)
+        except BaseException:
+            self.cell.finish(flight, None, None, now=self._clock())
+            raise
+        else:
+            self._refresh_succeeded(flight, result)
+
+    async def _refresh_async(self, flight: Flight) -> None:
+        started = self._clock()
+        try:
+            async with self._http.async_client() as client:
+                result = await run_async(
+                    self._new_flow(),
+                    read=self._aread_credentials,
+                    send=functools.partial(self._http.asend, client),
+                    sleep=asyncio.sleep,
+                )
+        except Exception as exc:
+            self._refresh_failed(flight, exc, self._clock() - started)
+        except BaseException:
+            self.cell.finish(flight, None, None, now=self._clock())
+            raise
+        else:
+            self._refresh_succeeded(flight, result)
+
+    def _refresh_succeeded(self, flight: Flight, result: RefreshResult) -> None:
+        self.last_good = result.credentials
+        self.cell.finish(flight, CachedToken(result.token), None, now=self._clock())
+        self._stats.record(
+            AuthEvent(
+                "refresh_succeeded",
+                duration=result.elapsed,
+                attempts=result.attempts,
+                request_id=result.token.request_id,
+                expires_in=result.token.expires_in,
+                background=flight.background,
+            )
+        )
+
+    def _refresh_failed(self, flight: Flight, error: Exception, duration: float) -> None:
+        self.cell.finish(flight, None, error, now=self._clock())
+        if flight.background:
+            logger.warning(
+                "Background token refresh failed (%s); the current token stays in use and "
+                "the next background attempt waits %g s",
+                type(error).__name__,
+                BACKGROUND_RETRY_INTERVAL,
+            )
+        self._stats.record(
+            AuthEvent(
+                "refresh_failed",
+                duration=duration,
+                error=type(error).__name__,
+                request_id=getattr(error, "request_id", None),
+                background=flight.background,
+            )
+        )
+
+    def _start_background_thread(self, flight: Flight) -> None:
+        thread = threading.Thread(
+            target=self._refresh_sync, args=(flight,), name="n3xt-creds-refresh", daemon=True
+        )
+        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _start_task(self, loop: asyncio.AbstractEventLoop, flight: Flight) -> None:
+        task = loop.create_task(self._refresh_async(flight), name="n3xt-creds-refresh")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def wait_for_background(self, timeout: float) -> None:
+        """Let a background refresh thread finish (bounded), e.g. before closing."""
+        for thread in self.threads:
+            thread.join(timeout)
+
+    async def wait_for_tasks(self, timeout: float) -> None:
+        """Let this event loop's refresh tasks finish (bounded)."""
+        loop = asyncio.get_running_loop()
+        mine = [task for task in self.tasks if task.get_loop() is loop]
+        if mine:
+            await asyncio.wait(mine, timeout=timeout)
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: no refresh in flight, no parent threads or loop tasks."""
+        self.cell.reset_after_fork()
+        self.tasks = set()
+        self.threads = []
+
+
+def _refuse_to_block_own_loop(flight: Flight) -> None:
+    """A sync wait on the thread whose event loop leads the refresh would deadlock."""
+    if flight.loop is None:
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    if running is flight.loop:
+        raise N3XTCredsError(
+            "get_token()/headers() was called from a coroutine while this event loop is "
+            "refreshing the token: waiting would deadlock. Use `await aget_token()` / "
+            "`await aheaders()` (or httpx.AsyncClient) inside async code."
+        )
+
+
+def _copy_for_this_caller(error: Exception) -> Exception:
+    """Each waiter raises its own copy: one exception object raised in many threads
+    would have its traceback rewritten under everyone's feet."""
+    try:
+        duplicate = copy.copy(error)
+    except Exception:
+        return error
+    duplicate.__cause__ = error.__cause__
+    duplicate.__suppress_context__ = error.__suppress_context__
+    return duplicate
