@@ -60,10 +60,11 @@ class TokenHttp:
         return max(_MIN_TIMEOUT, min(self._timeout, action.time_left))
 
     def _client(self) -> httpx.Client:
+        self._check_open()
         if self._user_client is not None:
             return self._user_client
         with self._lock:
-            self._check_open()
+            self._check_open()  # again: close() may have run meanwhile
             if self._owned_client is None:
                 self._owned_client = httpx.Client(timeout=self._timeout)
             return self._owned_client
