@@ -210,19 +210,30 @@ class Refresher:
 
     def _refresh_failed(self, flight: Flight, error: Exception, duration: float) -> None:
         self.cell.finish(flight, None, error, now=self._clock())
+        request_id = getattr(error, "request_id", None)
+        # The class name only: a third-party source's message could quote a secret.
         if flight.background:
             logger.warning(
-                "Background token refresh failed (%s); the current token stays in use and "
-                "the next background attempt waits %g s",
+                "Background token refresh failed after %.3f s (%s, request_id=%s); the "
+                "current token stays in use and the next background attempt waits %g s",
+                duration,
                 type(error).__name__,
+                request_id,
                 BACKGROUND_RETRY_INTERVAL,
+            )
+        else:
+            logger.warning(
+                "Token refresh failed after %.3f s (%s, request_id=%s)",
+                duration,
+                type(error).__name__,
+                request_id,
             )
         self._stats.record(
             AuthEvent(
                 "refresh_failed",
                 duration=duration,
                 error=type(error).__name__,
-                request_id=getattr(error, "request_id", None),
+                request_id=request_id,
                 background=flight.background,
             )
         )
