@@ -56,7 +56,10 @@ class Refresher:
         self._clock = clock
         self._http = http
         self._stats = stats
-        self.cell = TokenCell()
+        # No healthy refresh outlives its deadline plus a request timeout and a slow
+        # source read; one that does lost its leader (a task destroyed with its loop).
+        self._abandon_after = retry.deadline + 3 * http.timeout + 5.0
+        self.cell = TokenCell(abandon_after=self._abandon_after)
         self.last_good: Credentials | None = None
         self.tasks: set[asyncio.Task[None]] = set()  # strong refs: asyncio keeps weak ones
         self.threads: list[threading.Thread] = []
@@ -82,7 +85,7 @@ class Refresher:
                 self._refresh_sync(flight)
             else:
                 _refuse_to_block_own_loop(flight)
-                flight.wait()
+                flight.wait(self._abandon_after)
             settled = self._settle(flight)
             if settled is not None:
                 return settled
@@ -109,7 +112,7 @@ class Refresher:
                 # The refresh runs as its own task: cancelling this caller (a timeout
                 # around one request) must not abort the refresh everyone waits for.
                 self._start_task(loop, flight)
-            await flight.wait_async()
+            await flight.wait_async(self._abandon_after)
             settled = self._settle(flight)
             if settled is not None:
                 return settled

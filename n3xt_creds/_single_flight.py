@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import threading
+import time
 
 from ._token import Phase, Token
 
 __all__ = ["BACKGROUND_RETRY_INTERVAL", "CachedToken", "Flight", "TokenCell"]
+
+logger = logging.getLogger("n3xt_creds")
 
 # After a failed stale-phase (background) refresh, the next one waits this long.
 BACKGROUND_RETRY_INTERVAL = 30.0
@@ -47,7 +51,16 @@ class CachedToken:
 class Flight:
     """One refresh in progress. Its leader calls :meth:`TokenCell.finish` exactly once."""
 
-    __slots__ = ("_async_waiters", "_done", "_lock", "background", "error", "loop", "token")
+    __slots__ = (
+        "_async_waiters",
+        "_done",
+        "_lock",
+        "background",
+        "error",
+        "loop",
+        "started_at",
+        "token",
+    )
 
     def __init__(self, *, background: bool, loop: asyncio.AbstractEventLoop | None) -> None:
         self._lock = threading.Lock()
@@ -59,20 +72,23 @@ class Flight:
         # The event loop whose task leads this flight (None: a thread leads it). A
         # thread of that loop must not block waiting for it: it would never finish.
         self.loop = loop
+        # Real time, not the injected clock: it measures how long the leader has been gone.
+        self.started_at = time.monotonic()
 
-    def wait(self) -> None:
-        """Block this thread until the flight is over."""
-        self._done.wait()
+    def wait(self, timeout: float) -> None:
+        """Block this thread until the flight is over (or ``timeout`` seconds pass)."""
+        self._done.wait(timeout)
 
-    async def wait_async(self) -> None:
-        """Wait, without blocking the running event loop, until the flight is over."""
+    async def wait_async(self, timeout: float) -> None:
+        """Wait, without blocking the running event loop, until the flight is over
+        (or ``timeout`` seconds pass)."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._done.is_set():
                 return
             future: asyncio.Future[None] = loop.create_future()
             self._async_waiters.append((loop, future))
-        await future
+        await asyncio.wait([future], timeout=timeout)
 
     def _resolve(self, token: CachedToken | None, error: Exception | None) -> None:
         with self._lock:
@@ -98,7 +114,10 @@ class TokenCell:
     never mutated, so a reader sees either the old or the new token.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, abandon_after: float) -> None:
+        # A refresh still running after this many seconds is presumed dead (its task
+        # was destroyed with a closed event loop): the next caller may start another.
+        self._abandon_after = abandon_after
         self._lock = threading.Lock()
         self.current: CachedToken | None = None
         self._flight: Flight | None = None
@@ -114,7 +133,7 @@ class TokenCell:
             cached = self.current
             if cached is not None and cached.token.phase(now) is not Phase.EXPIRED:
                 return cached, None, False
-            if self._flight is not None:
+            if self._flight is not None and not self._abandoned(self._flight):
                 return None, self._flight, False
             flight = self._flight = Flight(background=False, loop=loop)
             return None, flight, True
@@ -124,11 +143,16 @@ class TokenCell:
     ) -> Flight | None:
         """Start a stale-phase refresh unless one runs or the last one failed recently."""
         # Unlocked pre-check: during the stale window every call comes here.
-        if self._flight is not None or now < self._background_not_before:
+        flight = self._flight
+        if (
+            flight is not None and not self._abandoned(flight)
+        ) or now < self._background_not_before:
             return None
         with self._lock:
             cached = self.current
-            if self._flight is not None or now < self._background_not_before:
+            if self._flight is not None and not self._abandoned(self._flight):
+                return None
+            if now < self._background_not_before:
                 return None
             if cached is None or cached.token.phase(now) is not Phase.STALE:
                 return None  # refreshed meanwhile (or expired: callers will wait instead)
@@ -157,6 +181,16 @@ class TokenCell:
             if self._flight is flight:
                 self._flight = None
         flight._resolve(token, error)
+
+    def _abandoned(self, flight: Flight) -> bool:
+        if time.monotonic() - flight.started_at < self._abandon_after:
+            return False
+        logger.warning(
+            "A token refresh started %.0f s ago never finished (was its event loop closed?); "
+            "starting a new one",
+            time.monotonic() - flight.started_at,
+        )
+        return True
 
     def in_flight(self) -> Flight | None:
         """The refresh in progress, if any (a snapshot)."""

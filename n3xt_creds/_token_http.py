@@ -46,7 +46,7 @@ class TokenHttp:
         http_client: httpx.Client | None,
         async_http_client: httpx.AsyncClient | None,
     ) -> None:
-        self._timeout = timeout
+        self.timeout = timeout
         self._user_client = http_client
         self._user_async_client = async_http_client
         self._owned_client: httpx.Client | None = None
@@ -56,8 +56,8 @@ class TokenHttp:
 
     def _timeout_for(self, action: SendTokenRequest) -> float:
         if action.time_left is None:
-            return self._timeout
-        return max(_MIN_TIMEOUT, min(self._timeout, action.time_left))
+            return self.timeout
+        return max(_MIN_TIMEOUT, min(self.timeout, action.time_left))
 
     def _client(self) -> httpx.Client:
         self._check_open()
@@ -66,7 +66,7 @@ class TokenHttp:
         with self._lock:
             self._check_open()  # again: close() may have run meanwhile
             if self._owned_client is None:
-                self._owned_client = httpx.Client(timeout=self._timeout)
+                self._owned_client = httpx.Client(timeout=self.timeout)
             return self._owned_client
 
     def _check_open(self) -> None:
@@ -97,7 +97,7 @@ class TokenHttp:
             return
         if self._ssl_context is None:
             self._ssl_context = await asyncio.to_thread(httpx.create_ssl_context)
-        async with httpx.AsyncClient(verify=self._ssl_context, timeout=self._timeout) as client:
+        async with httpx.AsyncClient(verify=self._ssl_context, timeout=self.timeout) as client:
             yield client
 
     async def asend(self, client: httpx.AsyncClient, action: SendTokenRequest) -> TokenResponse:
