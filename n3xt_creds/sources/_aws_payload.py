@@ -104,7 +104,7 @@ def _key_hint(key: str, parsed: dict[Any, Any]) -> str:
     names = [k for k in parsed if isinstance(k, str) and _PRINTABLE_KEY.fullmatch(k)]
     if len(names) != len(parsed):
         return f" (it has {len(parsed)} key(s))"
-    match = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    match = difflib.get_close_matches(key, names, n=1, cutoff=0.8)
     if match:
         return f" — did you mean {match[0]!r}?"
     shown = ", ".join(repr(n) for n in sorted(names)[:_MAX_KEYS_SHOWN])

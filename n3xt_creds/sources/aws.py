@@ -217,7 +217,7 @@ class AwsSecretsManagerSource:
 
         session = self._session or boto3.session.Session(profile_name=self.profile_name)
         config = Config(
-            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
             user_agent_extra="n3xt-creds",

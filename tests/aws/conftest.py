@@ -18,6 +18,7 @@ Every test talks real HTTP with real boto3 clients:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -42,8 +43,8 @@ def _free_port() -> int:
 
 
 def _post(url: str, data: bytes = b"") -> None:
-    request = urllib.request.Request(url, data=data, method="POST")  # noqa: S310 - loopback only
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+    request = urllib.request.Request(url, data=data, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
         response.read()
 
 
@@ -71,6 +72,7 @@ class FaultProxy:
         self._faults: list[_Fault] = []
         self._calls: list[Call] = []
         self._release = threading.Event()
+        self._connections: set[socket.socket] = set()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = False  # server_close() joins request threads
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -84,6 +86,12 @@ class FaultProxy:
     def stop(self) -> None:
         self._release.set()
         self._server.shutdown()
+        # botocore keeps connections alive; close them so the request threads end.
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         self._server.server_close()
         self._thread.join(timeout=10)
 
@@ -123,6 +131,17 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, like AWS: botocore reuses connections
+            timeout = 30  # an idle keep-alive connection cannot hold a thread forever
+
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    proxy._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with proxy._lock:
+                    proxy._connections.discard(self.connection)
+                super().finish()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
