@@ -164,14 +164,14 @@ def test_decryption_failure_hints_kms_and_is_not_retried(make_source, fault_prox
 
 
 def test_throttling_is_retried_by_botocore_then_succeeds(sm, put, make_source, fault_proxy):
-    """Fault proxy: two ThrottlingExceptions, then moto answers."""
+    """Fault proxy: one ThrottlingException, then moto answers (backoff is botocore's own)."""
     put(sm, client_id="app", client_secret="value")
-    fault_proxy.fail("ThrottlingException", 400, count=2)
+    fault_proxy.fail("ThrottlingException", 400, count=1)
 
-    credentials = make_source(max_attempts=3).get_credentials()
+    credentials = make_source(max_attempts=2).get_credentials()
 
     assert credentials.client_id == "app"
-    assert len(fault_proxy.calls()) == 3
+    assert len(fault_proxy.calls()) == 2
 
 
 @pytest.mark.parametrize(
