@@ -320,3 +320,65 @@ def test_unparseable_answer_names_only_the_exception_type(
         source.get_credentials()
 
     assert_no_leak(caught.value)
+
+
+# -- the AWS side of this process is misconfigured: SourceError with the fix -----------
+
+
+def test_unknown_profile_names_the_profile() -> None:
+    """No server needed: boto3 looks the profile up locally."""
+    from n3xt_creds import AwsSecretsManagerSource
+
+    source = AwsSecretsManagerSource("n3xt/api", profile_name="n3xt-no-such-profile-7c1e")
+
+    with pytest.raises(SourceError, match="profile 'n3xt-no-such-profile-7c1e' is not in"):
+        source.get_credentials()
+
+
+def _isolated_botocore_session() -> Any:
+    """A botocore session that reads no region from the environment or config files."""
+    import botocore.session
+
+    session = botocore.session.Session(
+        session_vars={"region": ("n3xt_test_no_region", None, None, None)}
+    )
+    session.set_config_variable("config_file", "/nonexistent/n3xt-test-aws-config")
+    return session
+
+
+def test_no_region_says_how_to_set_one() -> None:
+    """No server reached: botocore refuses to build a client without a region."""
+    import boto3
+
+    from n3xt_creds import AwsSecretsManagerSource
+
+    session = boto3.Session(
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        botocore_session=_isolated_botocore_session(),
+    )
+    source = AwsSecretsManagerSource("n3xt/api", session=session)
+
+    with pytest.raises(SourceError, match="no AWS region is configured") as caught:
+        source.get_credentials()
+
+    assert "region_name" in str(caught.value)
+
+
+def test_no_aws_credentials_points_at_the_standard_chain(moto_url) -> None:
+    """The credential chain emptied (so no instance-metadata lookup): NoCredentialsError."""
+    import boto3
+    from botocore.credentials import CredentialResolver
+
+    botocore_session = _isolated_botocore_session()
+    botocore_session.register_component("credential_provider", CredentialResolver([]))
+    session = boto3.Session(botocore_session=botocore_session, region_name="us-east-1")
+    from n3xt_creds import AwsSecretsManagerSource
+
+    source = AwsSecretsManagerSource("n3xt/api", session=session, endpoint_url=moto_url)
+
+    with pytest.raises(SourceError, match="no usable AWS credentials") as caught:
+        source.get_credentials()
+
+    assert not caught.value.retryable
+    assert "never put AWS keys in n3xt_creds settings" in str(caught.value)
