@@ -5,9 +5,14 @@ Vault, AWS Secrets Manager, or a chain of them); one :class:`Authenticator` turn
 them into a cached, refreshed bearer token and puts it on any HTTP client's requests.
 ``from_settings()`` builds all of it from ``settings.toml``. See ``docs/``.
 
-Heavy dependencies (dynaconf, hvac, boto3) are imported only when used.
+``import n3xt_creds`` stays cheap: the Vault and AWS sources and the settings
+machinery (with dynaconf, hvac, boto3 behind them) load on first use of their names.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._retry import RetryPolicy
 from ._secret import Secret
 from ._stats import AuthenticatorStats, AuthEvent
 from .authenticator import Authenticator
@@ -20,13 +25,15 @@ from .errors import (
     SourceError,
     TokenRequestError,
 )
-from .settings import from_settings
-from .sources.aws import AwsSecretsManagerSource
 from .sources.base import CredentialSource
 from .sources.chain import ChainSource
 from .sources.env import EnvSource
 from .sources.file import FileSource
-from .sources.vault import VaultSource
+
+if TYPE_CHECKING:
+    from .settings import from_settings
+    from .sources.aws import AwsSecretsManagerSource
+    from .sources.vault import VaultAppRoleAuth, VaultKubernetesAuth, VaultSource, VaultTokenAuth
 
 __version__ = "0.1.0"
 
@@ -44,10 +51,41 @@ __all__ = [
     "FileSource",
     "InvalidClientError",
     "N3XTCredsError",
+    "RetryPolicy",
     "Secret",
     "SourceError",
     "TokenRequestError",
+    "VaultAppRoleAuth",
+    "VaultKubernetesAuth",
     "VaultSource",
+    "VaultTokenAuth",
     "__version__",
     "from_settings",
 ]
+
+# Public names whose modules load on first access (PEP 562): name -> module.
+_LAZY = {
+    "from_settings": ".settings",
+    "AwsSecretsManagerSource": ".sources.aws",
+    "VaultSource": ".sources.vault",
+    "VaultTokenAuth": ".sources.vault",
+    "VaultAppRoleAuth": ".sources.vault",
+    "VaultKubernetesAuth": ".sources.vault",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+# Keep the namespace to the public API (checked by tests/foundation/test_public_api.py).
+del TYPE_CHECKING, Any

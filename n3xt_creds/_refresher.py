@@ -11,14 +11,13 @@ the source in a worker thread).
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._flow import ReadCredentials, RefreshResult, refresh_flow, run_async, run_sync
 from ._retry import RetryPolicy
@@ -29,6 +28,9 @@ from ._token_http import TokenHttp
 from .credentials import Credentials
 from .errors import N3XTCredsError
 from .sources.base import CredentialSource
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Refresher"]
 
@@ -91,6 +93,8 @@ class Refresher:
                 return settled
 
     async def cached_async(self) -> CachedToken:
+        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
+
         loop = asyncio.get_running_loop()
         while True:
             now = self._clock()
@@ -159,6 +163,8 @@ class Refresher:
         return self._source.get_credentials()
 
     async def _aread_credentials(self, action: ReadCredentials) -> Credentials:
+        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
+
         # Sources are synchronous (hvac, boto3): never on the event loop.
         return await asyncio.to_thread(self._read_credentials, action)
 
@@ -180,6 +186,8 @@ class Refresher:
             self._refresh_succeeded(flight, result)
 
     async def _refresh_async(self, flight: Flight) -> None:
+        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
+
         started = self._clock()
         try:
             async with self._http.async_client() as client:
@@ -260,6 +268,8 @@ class Refresher:
 
     async def wait_for_tasks(self, timeout: float) -> None:
         """Let this event loop's refresh tasks finish (bounded)."""
+        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
+
         loop = asyncio.get_running_loop()
         mine = [task for task in self.tasks if task.get_loop() is loop]
         if mine:
@@ -274,6 +284,8 @@ class Refresher:
 
 def _refuse_to_block_own_loop(flight: Flight) -> None:
     """A sync wait on the thread whose event loop leads the refresh would deadlock."""
+    import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
+
     if flight.loop is None:
         return
     try:

@@ -16,14 +16,17 @@ request per refresh, however many callers race.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from ._token import Phase, Token
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["BACKGROUND_RETRY_INTERVAL", "CachedToken", "Flight", "TokenCell"]
 
@@ -82,6 +85,8 @@ class Flight:
     async def wait_async(self, timeout: float) -> None:
         """Wait, without blocking the running event loop, until the flight is over
         (or ``timeout`` seconds pass)."""
+        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
+
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._done.is_set():

@@ -10,7 +10,6 @@ bundle takes milliseconds that must not block an event loop.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl
 import threading
@@ -91,6 +90,8 @@ class TokenHttp:
     @contextlib.asynccontextmanager
     async def async_client(self) -> AsyncIterator[httpx.AsyncClient]:
         """The async client for one refresh: the caller's, or a new one closed afterwards."""
+        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
+
         self._check_open()
         if self._user_async_client is not None:
             yield self._user_async_client

@@ -17,7 +17,6 @@ It is an ``httpx.Auth`` (sync and async clients), and offers ``get_token()``,
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -278,6 +277,8 @@ class Authenticator(httpx.Auth):
 
     async def aclose(self) -> None:
         """Async :meth:`close`: awaits this loop's refresh tasks, never blocks the loop."""
+        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
+
         await self._refresher.wait_for_tasks(self.timeout + 1.0)
         await asyncio.to_thread(self.close)
 
