@@ -108,7 +108,7 @@ def translate_error(
     if isinstance(exc, boto.NoRegionError):
         return SourceError(
             f"{where}: no AWS region is configured; set region_name in the source's settings "
-            "or AWS_REGION / AWS_DEFAULT_REGION in the environment",
+            "or AWS_DEFAULT_REGION in the environment (boto3 does not read AWS_REGION)",
             source="aws",
         )
     # Anything else (a response botocore could not parse, ...) may carry the raw

@@ -7,7 +7,9 @@ so ``import n3xt_creds`` stays light for applications that do not use AWS.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from .._secret import Secret
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["AwsSecretsManagerSource", "from_options"]
 
 _log = logging.getLogger("n3xt_creds")
+
+# Sources whose lazily made client must be dropped in a forked child (see _reset_after_fork).
+_LIVE: weakref.WeakSet[AwsSecretsManagerSource] = weakref.WeakSet()
 
 _CURRENT = "AWSCURRENT"
 # During rotation AWSPENDING holds a secret N3XT may not accept yet (or any more).
@@ -52,7 +57,8 @@ class AwsSecretsManagerSource:
     The boto3 client is created on first use, once, and reused; it runs botocore's
     ``standard`` retry mode with ``max_attempts`` attempts and the given timeouts. Pass
     ``session`` (a ``boto3.Session``) or a ready ``client`` to control it yourself;
-    an injected client keeps its own retry and timeout configuration.
+    an injected client keeps its own retry and timeout configuration. After
+    ``os.fork()`` the child builds its own client (an injected one is kept as is).
 
     Outcomes: the secret, stage or version missing, or the secret scheduled for
     deletion → :class:`~n3xt_creds.CredentialsNotFoundError`; access denied, KMS
@@ -139,7 +145,9 @@ class AwsSecretsManagerSource:
         self.read_timeout = float(read_timeout)
         self._session = session
         self._client: SecretsManagerClient | None = client
+        self._owns_client = client is None
         self._client_lock = threading.Lock()
+        _LIVE.add(self)
 
     # -- description ---------------------------------------------------------------
     def describe(self) -> str:
@@ -230,6 +238,15 @@ class AwsSecretsManagerSource:
         )
         return client
 
+    def _reset_after_fork(self) -> None:
+        # In a forked child only the forking thread exists: a lock another thread held
+        # would never be released, and the parent's pooled connections must not be
+        # shared. A client we made is rebuilt on next use; an injected one is its
+        # owner's to replace.
+        self._client_lock = threading.Lock()
+        if self._owns_client:
+            self._client = None
+
     # -- message helpers -----------------------------------------------------------
     def _region(self) -> str | None:
         if self._client is not None:
@@ -242,12 +259,21 @@ class AwsSecretsManagerSource:
         return f"stage {self.version_stage}"
 
     def _where(self, secret_id: str) -> str:
-        region = self._region() or "(region from AWS config)"
+        region = self._region() or "from AWS config"
         return f"aws: secret {secret_id!r} ({self._version_label()}, region {region})"
 
     def _looked_for(self) -> tuple[str, ...]:
         ids = [self.secret_id] + ([self.client_secret_id] if self.client_secret_id else [])
         return tuple(f"aws secret {i} ({self._version_label()})" for i in ids)
+
+
+def _reset_all_after_fork() -> None:
+    for source in list(_LIVE):
+        source._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_all_after_fork)
 
 
 def from_options(options: SourceOptions) -> AwsSecretsManagerSource:

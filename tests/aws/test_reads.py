@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -150,3 +152,26 @@ def test_importing_and_constructing_does_not_import_boto3() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # 3.12+ warns about fork with threads
+def test_forked_child_builds_its_own_client(sm, put, make_source) -> None:
+    put(sm, client_id="app", client_secret="value")
+    source = make_source()
+    source.get_credentials()
+    parent_client = source._client
+    source._client_lock.acquire()  # as if another thread were making the client at fork time
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        signal.alarm(10)  # a deadlock ends the child instead of hanging the test
+        try:
+            ok = source._client is None and source.get_credentials().client_id == "app"
+            ok = ok and source._client is not parent_client
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    source._client_lock.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert source._client is parent_client
