@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._secret import Secret
 from ..credentials import Credentials
-from ..errors import ConfigError
+from ..errors import ConfigError, SourceError
 from ._aws_errors import translate_error
 from ._aws_payload import read_string_field
 
@@ -200,8 +200,10 @@ class AwsSecretsManagerSource:
             if self.version_id is not None:
                 return client.get_secret_value(SecretId=secret_id, VersionId=self.version_id)
             return client.get_secret_value(SecretId=secret_id, VersionStage=self.version_stage)
+        except SourceError:
+            raise
         except Exception as exc:
-            # Every failure here comes from boto3/botocore; their messages may quote
+            # Every other failure here comes from boto3/botocore; their messages may quote
             # the response, so the cause is not chained.
             raise translate_error(
                 exc,
@@ -220,8 +222,14 @@ class AwsSecretsManagerSource:
             return self._client
 
     def _make_client(self) -> SecretsManagerClient:
-        import boto3  # noqa: PLC0415 - heavy import, only when an AWS source is used
-        from botocore.config import Config  # noqa: PLC0415
+        try:
+            import boto3  # noqa: PLC0415 - heavy import, only when an AWS source is used
+            from botocore.config import Config  # noqa: PLC0415
+        except ImportError:
+            raise SourceError(
+                "aws: boto3 is not installed; install the AWS extra: pip install 'n3xt-creds[aws]'",
+                source="aws",
+            ) from None
 
         session = self._session or boto3.session.Session(profile_name=self.profile_name)
         config = Config(

@@ -175,3 +175,19 @@ def test_forked_child_builds_its_own_client(sm, put, make_source) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert source._client is parent_client
+
+
+def test_without_boto3_the_error_says_which_extra_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['boto3'] = None  # as if boto3 were not installed\n"
+        "import n3xt_creds\n"
+        "try:\n"
+        "    n3xt_creds.AwsSecretsManagerSource('n3xt/api').get_credentials()\n"
+        "except n3xt_creds.SourceError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "pip install 'n3xt-creds[aws]'" in result.stdout
