@@ -13,22 +13,21 @@ import argparse
 import contextlib
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from ._secret import Secret
+from .credentials import Credentials
 from .errors import ConfigError, InvalidClientError
 from .settings import build_authenticator, build_source, load_settings
 from .testing import Emulator
+from .testing._foreground import serve_until_stopped
 
 __all__ = ["DEMO_ENV", "run_demo", "run_emulator"]
 
@@ -47,16 +46,8 @@ def run_emulator(args: argparse.Namespace) -> int:
         emulator.start()
     except (ValueError, OSError) as exc:
         raise ConfigError(f"emulator cannot start on {args.host}:{port}: {exc}") from None
-    stop = threading.Event()
 
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    # Explicit handlers: a shell starts background jobs with SIGINT ignored, and the
-    # main thread must wake from its wait on SIGTERM too.
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        creds = emulator.add_client()
+    def announce(emulator: Emulator, creds: Credentials) -> None:
         print(f"N3XT emulator running ({why})")
         print(f"  url:        {emulator.url}")
         print(f"  token_url:  {emulator.token_url()}")
@@ -67,12 +58,8 @@ def run_emulator(args: argparse.Namespace) -> int:
         print(f"  export N3XT_CLIENT_SECRET={creds.client_secret.get_secret_value()}")
         print(f"  export N3XT_CREDS_TOKEN_URL={emulator.token_url()}")
         print("Press Ctrl-C to stop.", flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        emulator.stop()
+
+    serve_until_stopped(emulator, announce)
     print("N3XT emulator stopped.", flush=True)
     return 0
 

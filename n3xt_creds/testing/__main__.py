@@ -7,12 +7,11 @@ point at it (``N3XT_CLIENT_ID`` / ``N3XT_CLIENT_SECRET``).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
 
+from ..credentials import Credentials
+from ._foreground import serve_until_stopped
 from .emulator import Emulator
 
 __all__ = ["main"]
@@ -74,16 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"n3xt emulator: cannot start: {exc}", file=sys.stderr)
         return 2
 
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    # Handle SIGINT explicitly too: a shell starting us in the background ignores SIGINT,
-    # and a handler also keeps KeyboardInterrupt from landing in the middle of start-up.
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        creds = emulator.add_client()
+    def announce(emulator: Emulator, creds: Credentials) -> None:
         print(f"url: {emulator.url}")
         print(f"token_url: {emulator.token_url()}")
         print(f"api_url: {emulator.api_url()}")
@@ -91,12 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Printing the generated secret is this command's purpose (see --help).
         print(f"client_secret: {creds.client_secret.get_secret_value()}")
         print("Press Ctrl-C to stop.", flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        emulator.stop()
+
+    serve_until_stopped(emulator, announce)
     print("n3xt emulator stopped.", flush=True)
     return 0
 
