@@ -11,12 +11,13 @@ the source in a worker thread).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._flow import ReadCredentials, RefreshResult, refresh_flow, run_async, run_sync
@@ -169,27 +170,20 @@ class Refresher:
         return await asyncio.to_thread(self._read_credentials, action)
 
     def _refresh_sync(self, flight: Flight) -> None:
-        started = self._clock()
-        try:
-            result = run_sync(
-                self._new_flow(),
-                read=self._read_credentials,
-                send=self._http.send,
-                sleep=time.sleep,
+        with self._settling(flight) as settle:
+            settle(
+                run_sync(
+                    self._new_flow(),
+                    read=self._read_credentials,
+                    send=self._http.send,
+                    sleep=time.sleep,
+                )
             )
-        except Exception as exc:
-            self._refresh_failed(flight, exc, self._clock() - started)
-        except BaseException:
-            self.cell.finish(flight, None, None, now=self._clock())
-            raise
-        else:
-            self._refresh_succeeded(flight, result)
 
     async def _refresh_async(self, flight: Flight) -> None:
         import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
-        started = self._clock()
-        try:
+        with self._settling(flight) as settle:
             async with self._http.async_client() as client:
                 result = await run_async(
                     self._new_flow(),
@@ -197,13 +191,24 @@ class Refresher:
                     send=functools.partial(self._http.asend, client),
                     sleep=asyncio.sleep,
                 )
+            settle(result)
+
+    @contextlib.contextmanager
+    def _settling(self, flight: Flight) -> Iterator[Callable[[RefreshResult], None]]:
+        """Settle ``flight`` however the refresh inside ends, for both drivers.
+
+        Success is reported through the yielded callable; a failure (``Exception``) is
+        recorded and swallowed, waiters get it; a cancellation (``BaseException``) frees
+        the waiters and propagates.
+        """
+        started = self._clock()
+        try:
+            yield functools.partial(self._refresh_succeeded, flight)
         except Exception as exc:
             self._refresh_failed(flight, exc, self._clock() - started)
         except BaseException:
             self.cell.finish(flight, None, None, now=self._clock())
             raise
-        else:
-            self._refresh_succeeded(flight, result)
 
     def _refresh_succeeded(self, flight: Flight, result: RefreshResult) -> None:
         self.last_good = result.credentials
