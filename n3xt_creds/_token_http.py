@@ -14,6 +14,7 @@ import contextlib
 import ssl
 import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 
@@ -76,15 +77,7 @@ class TokenHttp:
 
     def send(self, action: SendTokenRequest) -> TokenResponse:
         """Send one token request with the sync client (transport errors propagate)."""
-        request = action.request
-        response = self._client().post(
-            request.url,
-            content=request.content,
-            headers=request.headers,
-            timeout=self._timeout_for(action),
-            auth=_NO_AUTH,
-            follow_redirects=False,
-        )
+        response = self._client().post(**self._post_arguments(action))
         return TokenResponse(response.status_code, response.headers, response.content)
 
     @contextlib.asynccontextmanager
@@ -103,16 +96,20 @@ class TokenHttp:
 
     async def asend(self, client: httpx.AsyncClient, action: SendTokenRequest) -> TokenResponse:
         """Send one token request with ``client`` (transport errors propagate)."""
-        request = action.request
-        response = await client.post(
-            request.url,
-            content=request.content,
-            headers=request.headers,
-            timeout=self._timeout_for(action),
-            auth=_NO_AUTH,
-            follow_redirects=False,
-        )
+        response = await client.post(**self._post_arguments(action))
         return TokenResponse(response.status_code, response.headers, response.content)
+
+    def _post_arguments(self, action: SendTokenRequest) -> dict[str, Any]:
+        """``post()`` arguments for both clients: our JSON request, never auth or redirects."""
+        request = action.request
+        return {
+            "url": request.url,
+            "content": request.content,
+            "headers": request.headers,
+            "timeout": self._timeout_for(action),
+            "auth": _NO_AUTH,
+            "follow_redirects": False,
+        }
 
     def close(self) -> None:
         """Close the client we created (never the caller's); later refreshes raise."""
