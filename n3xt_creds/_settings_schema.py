@@ -225,7 +225,9 @@ def _refuse_secrets(raw: RawSettings) -> None:
             and value not in (None, "")
             and not isinstance(value, dict)
         ):
-            error = refuse_secret_value(key, where=f"{raw.path} [{raw.env}]")
+            error = refuse_secret_value(
+                key, where=f"{raw.path} [{raw.env}]", path=raw.path, env=raw.env
+            )
             error.args = (f"{error.args[0]} (found in: {raw.origins.get(key, 'settings')})",)
             error.path, error.env = str(raw.path), raw.env
             raise error
@@ -298,7 +300,9 @@ def _source_tables(
         # the tables of sources not selected in this environment.
         for key, value in table.items():
             if _SECRET_VALUE_KEY.search(key) and value not in (None, ""):
-                error = refuse_secret_value(f"sources.{name}.{key}", where=options.where)
+                error = refuse_secret_value(
+                    f"sources.{name}.{key}", where=options.where, path=options.path, env=options.env
+                )
                 error.path, error.env = str(raw.path), raw.env
                 raise error
     return tables

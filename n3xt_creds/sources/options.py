@@ -44,12 +44,16 @@ _WHERE_SECRETS_BELONG = (
 )
 
 
-def refuse_secret_value(key: str, *, where: str) -> ConfigError:
+def refuse_secret_value(
+    key: str, *, where: str, path: str | None = None, env: str | None = None
+) -> ConfigError:
     """The error for a secret value found at ``key`` (the value itself is never shown)."""
     return ConfigError(
         f"{where}: `{key}` holds a secret value; {_WHERE_SECRETS_BELONG}. "
         "Remove it from the settings and put it where the chosen source reads it.",
         key=key,
+        path=path,
+        env=env,
     )
 
 
@@ -206,18 +210,23 @@ class SourceOptions:
         self._used.add(name)
         self._forbidden.add(name)
         if self._table.get(name) not in (None, ""):
-            raise refuse_secret_value(self.key(name), where=self.where)
+            raise refuse_secret_value(
+                self.key(name), where=self.where, path=self.path, env=self.env
+            )
 
     def finish(self) -> None:
         """Refuse keys that no getter asked for, suggesting the closest valid key."""
         unknown = sorted(set(self._table) - self._used)
         for name in unknown:
             if SECRET_KEY_PATTERN.search(name) and self._table[name] not in (None, ""):
-                raise refuse_secret_value(self.key(name), where=self.where)
+                raise refuse_secret_value(
+                    self.key(name), where=self.where, path=self.path, env=self.env
+                )
         if unknown:
             name = unknown[0]
             valid_keys = sorted(self._used - self._forbidden)
-            hint = _suggest(name, valid_keys)
+            match = difflib.get_close_matches(name, valid_keys, n=1, cutoff=0.6)
+            hint = f": did you mean `{match[0]}`?" if match else "."
             valid = ", ".join(valid_keys) or "(none)"
             raise self.error(name, f"is not a known setting{hint} Valid keys here: {valid}.")
 

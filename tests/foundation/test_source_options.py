@@ -95,7 +95,7 @@ def test_unknown_key_suggests_the_closest() -> None:
     o.get_str("path", "n3xt/api")
     with pytest.raises(
         ConfigError,
-        match="`sources.vault.mount_pont` is not a known setting — did you mean `mount_point`",
+        match="`sources.vault.mount_pont` is not a known setting: did you mean `mount_point`",
     ):
         o.finish()
 

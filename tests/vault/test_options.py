@@ -106,7 +106,7 @@ def test_secret_values_in_settings_are_refused(key) -> None:
 def test_unknown_key_gets_a_suggestion() -> None:
     with pytest.raises(
         ConfigError,
-        match="`sources.vault.mountpoint` is not a known setting — did you mean `mount_point`",
+        match="`sources.vault.mountpoint` is not a known setting: did you mean `mount_point`",
     ):
         from_options(options(url=ADDR, mountpoint="secret"))
 
