@@ -226,7 +226,7 @@ def _refuse_secrets(raw: RawSettings) -> None:
             and not isinstance(value, dict)
         ):
             error = refuse_secret_value(
-                key, where=f"{raw.path} [{raw.env}]", path=raw.path, env=raw.env
+                key, where=f"{raw.path} [{raw.env}]", path=str(raw.path), env=raw.env
             )
             error.args = (f"{error.args[0]} (found in: {raw.origins.get(key, 'settings')})",)
             error.path, error.env = str(raw.path), raw.env
