@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import httpx
 
@@ -53,8 +53,7 @@ logger = logging.getLogger("n3xt_creds")
 _TRANSPORT_ERRORS = (httpx.TransportError, OSError)
 
 
-@dataclass(frozen=True)
-class ReadCredentials:
+class ReadCredentials(NamedTuple):
     """Driver: call ``source.get_credentials()`` and send back the Credentials.
 
     ``reason`` is ``"refresh"`` normally and ``"invalid_client"`` when N3XT rejected
@@ -64,8 +63,7 @@ class ReadCredentials:
     reason: str
 
 
-@dataclass(frozen=True)
-class SendTokenRequest:
+class SendTokenRequest(NamedTuple):
     """Driver: POST ``request`` and send back a :class:`~n3xt_creds._token.TokenResponse`.
 
     ``time_left`` is what remains of the refresh deadline: a driver may cap its
@@ -79,15 +77,13 @@ class SendTokenRequest:
     time_left: float | None = None
 
 
-@dataclass(frozen=True)
-class Sleep:
+class Sleep(NamedTuple):
     """Driver: wait ``seconds`` (``time.sleep`` / ``asyncio.sleep``), then send back ``None``."""
 
     seconds: float
 
 
-@dataclass(frozen=True)
-class RefreshResult:
+class RefreshResult(NamedTuple):
     """A successful refresh.
 
     ``credentials`` got the token (they are the new last-good pair); ``attempts``

@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = ["AuthEvent", "AuthenticatorStats", "EventKind", "StatsRecorder"]
 
@@ -20,8 +19,7 @@ logger = logging.getLogger("n3xt_creds")
 EventKind = Literal["refresh_succeeded", "refresh_failed", "token_invalidated", "request_replayed"]
 
 
-@dataclass(frozen=True)
-class AuthEvent:
+class AuthEvent(NamedTuple):
     """Something happened that an application may want to count.
 
     * ``refresh_succeeded``: a new token; ``duration`` (seconds, whole refresh with
@@ -46,8 +44,7 @@ class AuthEvent:
     background: bool = False
 
 
-@dataclass(frozen=True)
-class AuthenticatorStats:
+class AuthenticatorStats(NamedTuple):
     """A snapshot of an authenticator's counters (``Authenticator.stats``).
 
     ``refreshes``/``failures`` count whole refreshes (each may have made several token

@@ -20,8 +20,7 @@ import logging
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._retry import (
     display_url,
@@ -66,8 +65,7 @@ _SAFE_ID = re.compile(r"[^A-Za-z0-9._:/+=@-]")
 _HEADER_SAFE_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
-@dataclass(frozen=True)
-class TokenRequest:
+class TokenRequest(NamedTuple):
     """The HTTP request to send to the token endpoint. The method is always ``POST``.
 
     ``content`` holds the client secret, so ``repr`` leaves it out.
@@ -75,16 +73,18 @@ class TokenRequest:
 
     url: str
     headers: dict[str, str]
-    content: bytes = field(repr=False)
+    content: bytes
 
-    method = "POST"
+    @property
+    def method(self) -> str:
+        """Always ``POST``."""
+        return "POST"
 
     def __repr__(self) -> str:
         return f"TokenRequest(method='POST', url={self.url!r}, content=<{len(self.content)} bytes>)"
 
 
-@dataclass(frozen=True)
-class TokenResponse:
+class TokenResponse(NamedTuple):
     """What the driver got back from the token endpoint: status, headers and raw body.
 
     ``content`` may hold an access token, so ``repr`` shows only its length.
@@ -92,7 +92,7 @@ class TokenResponse:
 
     status_code: int
     headers: Mapping[str, str]
-    content: bytes = field(repr=False)
+    content: bytes
 
     def __repr__(self) -> str:
         return f"TokenResponse(status_code={self.status_code}, content=<{len(self.content)} bytes>)"
