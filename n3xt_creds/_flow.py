@@ -259,13 +259,12 @@ def _reread_after_rejection(
 
 
 def _still_rejected(error: TokenRequestError, rejected: Credentials) -> InvalidClientError:
-    where = f" ({rejected.source})" if rejected.source else ""
+    where = f" from {rejected.source}" if rejected.source else ""
     return InvalidClientError(
-        f"N3XT rejects the credentials the source still serves: client_id={rejected.client_id} "
-        f"with secret fingerprint {rejected.client_secret.fingerprint}{where}, re-read once "
-        f"after the first rejection{request_id_note(error.request_id)}. Update the client secret where "
-        "the source reads it (or the client_id, if the client was deleted); the "
-        f"endpoint said: {error}",
+        f"N3XT rejects the credentials the source still serves after one re-read: "
+        f"client_id={rejected.client_id}, secret fingerprint {rejected.client_secret.fingerprint}"
+        f"{where} (HTTP {error.status_code}){request_id_note(error.request_id)}. Update the "
+        "client secret where the source reads it (or the client_id, if the client was deleted).",
         status_code=error.status_code,
         request_id=error.request_id,
     )

@@ -238,7 +238,8 @@ class Refresher:
                 BACKGROUND_RETRY_INTERVAL,
             )
         else:
-            logger.warning(
+            # The callers get the exception, and the flow logged the ERROR line already.
+            logger.debug(
                 "Token refresh failed after %.3f s (%s, request_id=%s)",
                 duration,
                 type(error).__name__,
