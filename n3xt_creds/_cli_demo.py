@@ -118,7 +118,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
         out.step(f"Load {path.name}, environment {env!r}")
         settings = load_settings(path, env)
-        out.say(f"file {settings.path} ({settings.path_reason})")
+        out.say(f"file {settings.path}: {settings.path_reason}")
         for key in ("source", "token_url", f"sources.{settings.source}.client_id_var"):
             out.say(f"{key}: from {settings.origin(key)}")
         source = build_source(settings)

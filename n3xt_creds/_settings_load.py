@@ -92,7 +92,7 @@ def _locate(
     path: str | os.PathLike[str] | None, environ: Mapping[str, str], cwd: Path
 ) -> tuple[Path, str]:
     if path is not None:
-        candidates = [(cwd / Path(path), "passed explicitly (argument or --settings)")]
+        candidates = [(cwd / Path(path), "given by --settings or the path argument")]
     elif environ.get(_environ.SETTINGS_FILE):
         named = environ[_environ.SETTINGS_FILE]
         candidates = [(cwd / Path(named), f"named by {_environ.SETTINGS_FILE}")]
@@ -156,7 +156,7 @@ def _sections(document: dict[str, Any], file: Path) -> dict[str, dict[str, Any]]
 
 def _choose_env(env: str | None, environ: Mapping[str, str]) -> tuple[str, str, bool]:
     if env is not None:
-        return env.strip().lower(), "passed explicitly (argument or --env)", True
+        return env.strip().lower(), "given by --env or the env argument", True
     if environ.get(_environ.SETTINGS_ENV):
         return environ[_environ.SETTINGS_ENV].strip().lower(), f"from {_environ.SETTINGS_ENV}", True
     return DEFAULT_ENV, f"default: no env given and {_environ.SETTINGS_ENV} unset", False

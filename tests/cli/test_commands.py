@@ -41,7 +41,7 @@ def test_token_config_error_exits_2_on_stderr(run_cli, settings_file, client_env
     assert result.stdout == ""
     assert "n3xt-creds: ConfigError: " in result.stderr
     assert (
-        "environment 'prod' (passed explicitly (argument or --env)) is not in the file"
+        "environment 'prod' (given by --env or the env argument) is not in the file"
         in result.stderr
     )
     assert "Traceback" not in result.stderr
@@ -80,7 +80,7 @@ def test_check_success_text(run_cli, settings_file, client_env):
     result = run_cli("check", "--settings", str(settings_file), env=client_env)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert f"settings file: {settings_file}  (passed explicitly (argument or --settings))" in out
+    assert f"settings file: {settings_file}  (given by --settings or the path argument)" in out
     assert "environment:   development  (default: no env given and N3XT_CREDS_ENV unset)" in out
     assert f"source:        env  (from {settings_file} [default])" in out
     for step in ("settings", "source", "credentials", "token"):
@@ -179,7 +179,7 @@ def test_config_json_shows_values_and_origins(run_cli, settings_file, client_env
 def test_config_text(call_cli, settings_file):
     code, out, _ = call_cli("config", "--settings", str(settings_file), "--env", "production")
     assert code == 0
-    assert "environment:   production  (passed explicitly (argument or --env))" in out
+    assert "environment:   production  (given by --env or the env argument)" in out
     assert f'  source                        = "file"  # {settings_file} [production]' in out
 
 

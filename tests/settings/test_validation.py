@@ -181,7 +181,7 @@ def test_unknown_environment_lists_the_files_environments(write_settings):
     path = write_settings(HEADER + "[production]\n[staging]\n")
     error = _error(path, "prod")
     assert str(error) == (
-        f"{path}: environment 'prod' (passed explicitly (argument or --env)) is not in the file; "
+        f"{path}: environment 'prod' (given by --env or the env argument) is not in the file; "
         "it has: [default], [production], [staging]. Add a [prod] table or choose one of those."
     )
     error = _error(path, environ={"N3XT_CREDS_ENV": "stagin"})
