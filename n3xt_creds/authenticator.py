@@ -158,10 +158,7 @@ class Authenticator(httpx.Auth):
 
     async def aheaders(self) -> dict[str, str]:
         """Async :meth:`headers`."""
-        cached = self._cell.current
-        if cached is None or self._clock() >= cached.stale_at:
-            cached = await self._refresher.cached_async()
-        return {"Authorization": cached.header}
+        return {"Authorization": (await self._current_async()).header}
 
     def invalidate(self) -> None:
         """Drop the cached token: the next call gets a new one."""
