@@ -46,9 +46,19 @@ TOP_LEVEL_KEYS = (
 _BUILT_IN = "built-in default"
 # Keys that can only mean "the secret itself" (not `client_secret_var`, `secret_id`, ...).
 _SECRET_VALUE_KEY = re.compile(
-    r"(^|_)(client_secret|secret|access_token|token|password|passwd|private_key|api_key|secret_access_key)$",
+    r"(^|_)(client_secret|secret|secret_id|access_token|token|password|passwd|private_key|api_key"
+    r"|secret_access_key)$",
     re.IGNORECASE,
 )
+
+# Keys that match _SECRET_VALUE_KEY but name a secret rather than hold one: AWS calls a
+# secret's name or ARN its "SecretId" (Vault AppRole's secret_id, by contrast, IS a secret).
+_NAMES_NOT_SECRETS = frozenset({("aws", "secret_id"), ("aws", "client_secret_id")})
+
+
+def _holds_secret(source: str, key: str) -> bool:
+    """Would a value under ``[*.sources.<source>] <key>`` be a secret?"""
+    return bool(_SECRET_VALUE_KEY.search(key)) and (source, key) not in _NAMES_NOT_SECRETS
 
 
 class SettingsOptions(SourceOptions):
@@ -145,18 +155,10 @@ class Settings:
             for key in sorted(self.sources[name]):
                 dotted = f"sources.{name}.{key}"
                 value = self.sources[name][key]
-                if _may_hold_secret(key) and not isinstance(value, bool):
+                if _holds_secret(name, key) and not isinstance(value, bool):
                     value = "<redacted>"
                 rows.append((dotted, value, self.origin(dotted)))
         return rows
-
-
-def _may_hold_secret(key: str) -> bool:
-    """Secret-looking key whose value is not just the *name* of a variable or file."""
-    return bool(SECRET_KEY_PATTERN.search(key)) and not key.endswith(_NAMES_A_PLACE)
-
-
-_NAMES_A_PLACE = ("_var", "_file", "_dir", "_directory")
 
 
 def validate(
@@ -299,7 +301,7 @@ def _source_tables(
         # Selected sources refuse secrets themselves (SourceOptions); this also covers
         # the tables of sources not selected in this environment.
         for key, value in table.items():
-            if _SECRET_VALUE_KEY.search(key) and value not in (None, ""):
+            if _holds_secret(name, key) and value not in (None, ""):
                 error = refuse_secret_value(
                     f"sources.{name}.{key}", where=options.where, path=options.path, env=options.env
                 )

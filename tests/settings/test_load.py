@@ -145,17 +145,38 @@ def test_authenticator_config_error_names_file_and_env(write_settings):
     assert str(caught.value).startswith(f"{path} [development]: ")
 
 
-def test_effective_redacts_secret_looking_keys_but_not_variable_names(write_settings):
+def test_effective_shows_names_of_secrets_and_variables(write_settings):
+    """AWS's secret_id is the secret's *name*; *_var / *_key name a variable or a key."""
     path = write_settings(
         """
         [default]
         token_url = "https://a.n3xt.io/t"
         [default.sources.aws]
         secret_id = "prod/n3xt"
+        client_secret_key = "secret"
         [default.sources.env]
         client_secret_var = "MY_SECRET_VAR"
         """
     )
     rows = {key: value for key, value, _ in load_settings(path, environ={}).effective()}
-    assert rows["sources.aws.secret_id"] == "<redacted>"
+    assert rows["sources.aws.secret_id"] == "prod/n3xt"
+    assert rows["sources.aws.client_secret_key"] == "secret"
     assert rows["sources.env.client_secret_var"] == "MY_SECRET_VAR"
+
+
+def test_a_vault_secret_id_in_an_unselected_table_is_refused_unechoed(write_settings):
+    """AppRole's secret_id is a secret: refused even where the vault source is not chosen."""
+    path = write_settings(
+        """
+        [default]
+        token_url = "https://a.n3xt.io/t"
+        source = "env"
+        [default.sources.vault]
+        secret_id = "canary-approle-secret-id-5be1"
+        """
+    )
+    with pytest.raises(
+        ConfigError, match="`sources.vault.secret_id` holds a secret value"
+    ) as caught:
+        load_settings(path, environ={})
+    assert "canary-approle-secret-id-5be1" not in str(caught.value)
