@@ -37,6 +37,7 @@ def hammer(
     number of calls finished so far, until all are done.
     """
     statuses: list[int] = []
+    errors: list[str] = []
     lock = threading.Lock()
     remaining = iter(range(calls))
     finished = threading.Event()
@@ -48,8 +49,10 @@ def hammer(
                     return
             try:
                 status = client.get(url).status_code
-            except Exception:  # a failed call must be counted, not lost
+            except Exception as exc:  # a failed call must be counted, not lost, and shown
                 status = -1
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}")
             with lock:
                 statuses.append(status)
                 if len(statuses) == calls:
@@ -66,6 +69,8 @@ def hammer(
         finally:
             for thread in threads:
                 thread.join(30)
+    if errors:  # name what failed, not just that a status was -1
+        raise AssertionError(f"{len(errors)} call(s) raised; first: {errors[0]}")
     return statuses
 
 
