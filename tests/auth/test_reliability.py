@@ -58,7 +58,11 @@ def hammer(
                 if len(statuses) == calls:
                     finished.set()
 
-    with httpx.Client(auth=auth, timeout=10) as client:
+    # As many keep-alive slots as callers: with fewer, httpcore's pool closes "surplus"
+    # idle connections, and can close one it has just assigned to a waiting thread, whose
+    # call then fails with EBADF (encode/httpcore#1110) — a pool bug, not ours.
+    limits = httpx.Limits(max_connections=callers, max_keepalive_connections=callers)
+    with httpx.Client(auth=auth, timeout=10, limits=limits) as client:
         threads = [threading.Thread(target=worker, args=(client,)) for _ in range(callers)]
         for thread in threads:
             thread.start()
