@@ -113,3 +113,30 @@ def test_credentials_repr_hides_secret_and_wraps_plain_strings() -> None:
     assert CANARY not in str(creds)
     assert "my-client" in repr(creds)
     assert creds == Credentials("my-client", Secret(CANARY), source="elsewhere")
+
+
+def test_credentials_are_immutable_and_compare_without_source() -> None:
+    creds = Credentials("id", Secret(CANARY), source="env:X")
+    with pytest.raises(AttributeError, match="immutable"):
+        creds.client_id = "other"  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="immutable"):
+        del creds.source  # type: ignore[misc]
+    assert creds == Credentials("id", CANARY, source="file:/x")  # type: ignore[arg-type]
+    assert creds != Credentials("id", Secret("other"))
+    assert hash(creds) == hash(Credentials("id", Secret(CANARY)))
+    assert copy.copy(creds) is creds
+
+
+def test_retry_policy_is_an_immutable_value() -> None:
+    from n3xt_creds import RetryPolicy
+
+    policy = RetryPolicy(max_attempts=3, deadline=5.0)
+    assert policy == RetryPolicy(3, 0.1, 5.0, 5.0)
+    assert policy != RetryPolicy()
+    assert hash(policy) == hash(RetryPolicy(3, deadline=5.0))
+    assert (
+        repr(policy) == "RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=5.0, deadline=5.0)"
+    )
+    with pytest.raises(AttributeError, match="immutable"):
+        policy.max_attempts = 9  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(policy)) == policy
