@@ -4,13 +4,15 @@ Sync refreshes share one ``httpx.Client`` (created on first use, kept for keep-a
 Async refreshes use a fresh ``httpx.AsyncClient`` per refresh: an async client is
 bound to the event loop it first ran on, and an authenticator may be used from
 several loops; a refresh is rare enough that a new connection costs nothing that
-matters. The TLS context is built once, in a worker thread, because loading the CA
-bundle takes milliseconds that must not block an event loop.
+matters. Loading the CA bundle into a TLS context takes ~30 ms, so it is done once per
+process and shared by every client we create, sync and async (an ``SSLContext`` is
+safe to share); async callers build it in a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import ssl
 import threading
 from collections.abc import AsyncIterator
@@ -35,6 +37,28 @@ _NO_AUTH = httpx.Auth()
 # Never let a nearly exhausted deadline produce a zero or negative timeout.
 _MIN_TIMEOUT = 0.05
 
+_shared_ssl_context: ssl.SSLContext | None = None
+_shared_ssl_lock = threading.Lock()
+
+
+def _default_ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying TLS context, built once per process."""
+    global _shared_ssl_context  # noqa: PLW0603 - a process-wide cache, guarded by its lock
+    with _shared_ssl_lock:
+        if _shared_ssl_context is None:
+            _shared_ssl_context = httpx.create_ssl_context()
+        return _shared_ssl_context
+
+
+def _new_lock_in_child() -> None:
+    # A thread of the parent may have held the lock at fork: it never releases it here.
+    global _shared_ssl_lock  # noqa: PLW0603
+    _shared_ssl_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
+
 
 class TokenHttp:
     """POST token requests with our timeout, no auth, no redirects."""
@@ -50,7 +74,6 @@ class TokenHttp:
         self._user_client = http_client
         self._user_async_client = async_http_client
         self._owned_client: httpx.Client | None = None
-        self._ssl_context: ssl.SSLContext | None = None
         self._lock = threading.Lock()
         self.closed = False
 
@@ -66,7 +89,9 @@ class TokenHttp:
         with self._lock:
             self._check_open()  # again: close() may have run meanwhile
             if self._owned_client is None:
-                self._owned_client = httpx.Client(timeout=self.timeout)
+                self._owned_client = httpx.Client(
+                    verify=_default_ssl_context(), timeout=self.timeout
+                )
             return self._owned_client
 
     def _check_open(self) -> None:
@@ -89,9 +114,10 @@ class TokenHttp:
         if self._user_async_client is not None:
             yield self._user_async_client
             return
-        if self._ssl_context is None:
-            self._ssl_context = await asyncio.to_thread(httpx.create_ssl_context)
-        async with httpx.AsyncClient(verify=self._ssl_context, timeout=self.timeout) as client:
+        ssl_context = _shared_ssl_context
+        if ssl_context is None:
+            ssl_context = await asyncio.to_thread(_default_ssl_context)
+        async with httpx.AsyncClient(verify=ssl_context, timeout=self.timeout) as client:
             yield client
 
     async def asend(self, client: httpx.AsyncClient, action: SendTokenRequest) -> TokenResponse:
