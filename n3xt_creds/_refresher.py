@@ -67,19 +67,29 @@ class Refresher:
         self.tasks: set[asyncio.Task[None]] = set()  # strong refs: asyncio keeps weak ones
         self.threads: list[threading.Thread] = []
 
+    def _usable(
+        self, now: float, loop: asyncio.AbstractEventLoop | None
+    ) -> tuple[CachedToken | None, Flight | None]:
+        """The cached token if it may be used now, and a background refresh to start
+        if it is stale and nobody started one (the caller starts it its own way)."""
+        cached = self.cell.current
+        if cached is None:
+            return None, None
+        phase = cached.token.phase(now)
+        if phase is Phase.FRESH:
+            return cached, None
+        if phase is Phase.STALE:
+            return cached, self.cell.begin_background(now, loop=loop)
+        return None, None
+
     def cached_sync(self) -> CachedToken:
         while True:
             now = self._clock()
-            cached = self.cell.current
+            cached, background = self._usable(now, None)
+            if background is not None:
+                self._start_background_thread(background)
             if cached is not None:
-                phase = cached.token.phase(now)
-                if phase is Phase.FRESH:
-                    return cached
-                if phase is Phase.STALE:
-                    flight = self.cell.begin_background(now)
-                    if flight is not None:
-                        self._start_background_thread(flight)
-                    return cached
+                return cached
             cached, flight, leader = self.cell.join(now)
             if cached is not None:
                 return cached
@@ -99,16 +109,11 @@ class Refresher:
         loop = asyncio.get_running_loop()
         while True:
             now = self._clock()
-            cached = self.cell.current
+            cached, background = self._usable(now, loop)
+            if background is not None:
+                self._start_task(loop, background)
             if cached is not None:
-                phase = cached.token.phase(now)
-                if phase is Phase.FRESH:
-                    return cached
-                if phase is Phase.STALE:
-                    flight = self.cell.begin_background(now, loop=loop)
-                    if flight is not None:
-                        self._start_task(loop, flight)
-                    return cached
+                return cached
             cached, flight, leader = self.cell.join(now, loop=loop)
             if cached is not None:
                 return cached

@@ -8,15 +8,14 @@ A value under a secret-looking key is refused without being echoed.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
 
+from ._arguments import token_url_problem
 from ._plugins import RESERVED_NAMES, SourceRegistry
 from ._settings_load import RawSettings
 from .errors import ConfigError
@@ -253,26 +252,10 @@ def _token_url(options: SettingsOptions) -> str:
             "still contains a placeholder like <project-id>; use your project's token URL "
             "from the N3XT console",
         )
-    parts = urlsplit(url)
-    if not parts.hostname:
-        raise options.error("token_url", f"must be an absolute URL with a host; got {url!r}")
-    if parts.scheme == "https":
-        return url
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
-        return url
-    raise options.error(
-        "token_url",
-        f"must use https (plain http is allowed only to loopback, for local tests); got {url!r}",
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    problem = token_url_problem(url)
+    if problem is not None:
+        raise options.error("token_url", problem)
+    return url
 
 
 def _source_tables(

@@ -137,7 +137,7 @@ def test_source_table_value_errors_come_from_the_source(write_settings):
     [
         ("http://authn.alpha.n3xt.io/t", "must use https (plain http is allowed only to loopback"),
         ("https://authn.alpha.n3xt.io/v1/public/<project-id>/oauth2/token", "placeholder"),
-        ("authn.alpha.n3xt.io/t", "must be an absolute URL with a host"),
+        ("authn.alpha.n3xt.io/t", "must be an absolute https URL with a host"),
     ],
 )
 def test_token_url_checked(write_settings, url, expected):
