@@ -111,7 +111,7 @@ def hammer(
 
 @pytest.mark.slow
 def test_2000_calls_with_30_percent_of_token_requests_faulted_all_succeed(
-    n3xt_emulator: Emulator, make_auth: MakeAuth
+    n3xt_emulator: Emulator, make_auth: MakeAuth, caplog: pytest.LogCaptureFixture
 ) -> None:
     n3xt_emulator.expires_in = 1
     auth = make_auth(timeout=0.3)
@@ -134,7 +134,11 @@ def test_2000_calls_with_30_percent_of_token_requests_faulted_all_succeed(
     assert faulted >= 0.2 * counters.token_requests_total, counters.token_requests
     assert counters.max_in_flight == 1  # never two token requests at once
     # Bounded: about one successful refresh per half token lifetime, not per call.
-    assert successes <= auth.stats.refreshes
+    # Every refresh took one emulator success; the only successes wasted are answers
+    # that came after our 0.3 s timeout (the emulator counts before it answers), and
+    # each of those shows as a timed-out attempt in the log.
+    timed_out = sum("timed out waiting for the answer" in r.getMessage() for r in caplog.records)
+    assert auth.stats.refreshes <= successes <= auth.stats.refreshes + timed_out
     assert counters.token_requests_total < 200
 
 
