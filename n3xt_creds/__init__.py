@@ -9,9 +9,9 @@ them into a cached, refreshed bearer token and puts it on any HTTP client's requ
 machinery (with dynaconf, hvac, boto3 behind them) load on first use of their names.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import attach
 from ._retry import RetryPolicy
 from ._secret import Secret
 from ._stats import AuthenticatorStats, AuthEvent
@@ -74,18 +74,8 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = attach(__name__, _LAZY, globals(), __all__)
 
 
 # Keep the namespace to the public API (checked by tests/foundation/test_public_api.py).
-del TYPE_CHECKING, Any
+del TYPE_CHECKING, attach

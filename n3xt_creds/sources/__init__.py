@@ -4,9 +4,9 @@ Each source lives in its own module. The Vault and AWS sources load on first use
 their names (their client libraries, hvac and boto3, even later: on first read).
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import attach
 from .base import CredentialSource, describe_source
 from .chain import ChainSource
 from .env import EnvSource
@@ -29,18 +29,8 @@ __all__ = [
 _LAZY = {"AwsSecretsManagerSource": ".aws", "VaultSource": ".vault"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = attach(__name__, _LAZY, globals(), __all__)
 
 
 # Keep the namespace to the public API (checked by tests/foundation/test_public_api.py).
-del TYPE_CHECKING, Any
+del TYPE_CHECKING, attach

@@ -12,8 +12,9 @@ almost nothing in projects that never ask for the fixture.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import attach
 
 if TYPE_CHECKING:
     from ._faults import Fault
@@ -25,14 +26,4 @@ __all__ = ["Counters", "Emulator", "Fault"]
 _LAZY = {"Emulator": ".emulator", "Fault": "._faults", "Counters": "._state"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = attach(__name__, _LAZY, globals(), __all__)
