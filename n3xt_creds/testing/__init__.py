@@ -17,13 +17,19 @@ from typing import TYPE_CHECKING
 from .._lazy import attach
 
 if TYPE_CHECKING:
+    from ._clock import ManualClock
     from ._faults import Fault
     from ._state import Counters
     from .emulator import Emulator
 
-__all__ = ["Counters", "Emulator", "Fault"]
+__all__ = ["Counters", "Emulator", "Fault", "ManualClock"]
 
-_LAZY = {"Emulator": ".emulator", "Fault": "._faults", "Counters": "._state"}
+_LAZY = {
+    "Emulator": ".emulator",
+    "Fault": "._faults",
+    "Counters": "._state",
+    "ManualClock": "._clock",
+}
 
 
 __getattr__, __dir__ = attach(__name__, _LAZY, globals(), __all__)

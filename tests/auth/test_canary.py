@@ -15,8 +15,8 @@ import requests
 from n3xt_creds import Credentials
 from n3xt_creds._stats import AuthEvent
 from n3xt_creds.adapters.requests import RequestsAuth
-from n3xt_creds.testing import Emulator, Fault
-from tests.auth._support import CANARY_SECRET, FakeClock, SwitchableSource, wait_until
+from n3xt_creds.testing import Emulator, Fault, ManualClock
+from tests.auth._support import CANARY_SECRET, SwitchableSource, wait_until
 from tests.auth.conftest import MakeAuth
 
 
@@ -30,7 +30,7 @@ def test_canaries_appear_nowhere(
     tokens: set[str] = set()
     exposed: list[str] = []  # every string a user or operator could see
     events: list[AuthEvent] = []
-    clock = FakeClock()
+    clock = ManualClock()
 
     def expect_failure(call: object) -> None:
         try:

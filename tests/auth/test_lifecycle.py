@@ -8,15 +8,15 @@ import httpx
 import pytest
 
 from n3xt_creds import AuthEvent, Secret
-from n3xt_creds.testing import Emulator
-from tests.auth._support import FakeClock, wait_until
+from n3xt_creds.testing import Emulator, ManualClock
+from tests.auth._support import wait_until
 from tests.auth.conftest import MakeAuth
 
 
 async def test_async_stale_token_is_returned_while_a_background_task_refreshes(
     n3xt_emulator: Emulator, make_auth: MakeAuth
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     events: list[AuthEvent] = []
     auth = make_auth(clock=clock, on_event=events.append)
     old = await auth.aget_token()

@@ -12,8 +12,8 @@ import threading
 import pytest
 
 from n3xt_creds import TokenRequestError
-from n3xt_creds.testing import Emulator, Fault
-from tests.auth._support import FakeClock, wait_until
+from n3xt_creds.testing import Emulator, Fault, ManualClock
+from tests.auth._support import wait_until
 from tests.auth.conftest import MakeAuth
 
 STALE = 3300 + 1
@@ -21,12 +21,12 @@ EXPIRED = 3570 + 1
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 def test_fresh_token_is_reused_without_any_request(
-    n3xt_emulator: Emulator, make_auth: MakeAuth, clock: FakeClock
+    n3xt_emulator: Emulator, make_auth: MakeAuth, clock: ManualClock
 ) -> None:
     auth = make_auth(clock=clock)
     first = auth.get_token()
@@ -39,7 +39,7 @@ def test_fresh_token_is_reused_without_any_request(
 
 
 def test_stale_token_is_returned_at_once_while_a_background_refresh_runs(
-    n3xt_emulator: Emulator, make_auth: MakeAuth, clock: FakeClock
+    n3xt_emulator: Emulator, make_auth: MakeAuth, clock: ManualClock
 ) -> None:
     auth = make_auth(clock=clock)
     old = auth.get_token()
@@ -59,7 +59,7 @@ def test_stale_token_is_returned_at_once_while_a_background_refresh_runs(
 
 
 def test_expired_token_makes_every_caller_wait_for_one_refresh(
-    n3xt_emulator: Emulator, make_auth: MakeAuth, clock: FakeClock
+    n3xt_emulator: Emulator, make_auth: MakeAuth, clock: ManualClock
 ) -> None:
     auth = make_auth(clock=clock)
     old = auth.get_token()
@@ -85,7 +85,7 @@ def test_expired_token_makes_every_caller_wait_for_one_refresh(
 def test_failed_refresh_keeps_a_token_that_is_still_valid(
     n3xt_emulator: Emulator,
     make_auth: MakeAuth,
-    clock: FakeClock,
+    clock: ManualClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     auth = make_auth(clock=clock)
@@ -105,7 +105,7 @@ def test_failed_refresh_keeps_a_token_that_is_still_valid(
 
 
 def test_failed_background_refresh_is_retried_no_sooner_than_30_s(
-    n3xt_emulator: Emulator, make_auth: MakeAuth, clock: FakeClock
+    n3xt_emulator: Emulator, make_auth: MakeAuth, clock: ManualClock
 ) -> None:
     auth = make_auth(clock=clock)
     old = auth.get_token()
@@ -133,7 +133,7 @@ def test_invalidate_forces_a_new_token(n3xt_emulator: Emulator, make_auth: MakeA
     assert events == ["refresh_succeeded", "token_invalidated", "refresh_succeeded"]
 
 
-def test_stats_report_age_latency_and_counts(make_auth: MakeAuth, clock: FakeClock) -> None:
+def test_stats_report_age_latency_and_counts(make_auth: MakeAuth, clock: ManualClock) -> None:
     auth = make_auth(clock=clock)
     assert auth.stats.token_age is None
     auth.get_token()

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from n3xt_creds import Authenticator, N3XTCredsError
-from n3xt_creds.testing import Emulator
-from tests.auth._support import FakeClock, wait_until
+from n3xt_creds.testing import Emulator, ManualClock
+from tests.auth._support import wait_until
 from tests.auth.conftest import MakeAuth
 
 LATENCY = 0.2
@@ -56,7 +56,7 @@ def test_200_threads_on_a_cold_token_make_one_request(
 def test_200_threads_on_an_expired_token_make_one_request(
     n3xt_emulator: Emulator, make_auth: MakeAuth
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     auth = make_auth(clock=clock)
     old = auth.get_token()
     clock.advance(3600)

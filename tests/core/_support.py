@@ -17,6 +17,7 @@ from typing import Any
 from n3xt_creds import Credentials
 from n3xt_creds._flow import ReadCredentials, RefreshResult, SendTokenRequest, run_sync
 from n3xt_creds._token import TokenResponse
+from n3xt_creds.testing import ManualClock
 
 CANARY_SECRET = "CANARY-SECRET-7d1f0c9e-never-printed"
 CANARY_TOKEN = "CANARY-TOKEN-b3e41a77-never-printed"
@@ -59,19 +60,6 @@ def ok(**overrides: Any) -> TokenResponse:
     return response(200, token_body(**overrides))
 
 
-class FakeClock:
-    """A monotonic clock that only moves when told to."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @dataclass
 class ScriptedDriver:
     """Plays a script: each read pops ``credentials``, each send pops ``answers``.
@@ -80,7 +68,7 @@ class ScriptedDriver:
     the clock per send; sleeps advance the clock exactly.
     """
 
-    clock: FakeClock
+    clock: ManualClock
     answers: list[TokenResponse | BaseException]
     credentials: list[Credentials | BaseException]
     latency: float = 0.0

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from n3xt_creds import Credentials
-from tests.core._support import CANARY_SECRET, FakeClock
+from n3xt_creds.testing import ManualClock
+from tests.core._support import CANARY_SECRET
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from tests.core._support import (
     CANARY_SECRET,
     CANARY_TOKEN,
     TOKEN_URL,
-    FakeClock,
+    ManualClock,
     ScriptedDriver,
     ok,
     response,
@@ -44,7 +44,9 @@ INVALID_CLIENT = response(
 )
 
 
-def flow(clock: FakeClock, policy: RetryPolicy | None = None, last_good: Credentials | None = None):  # type: ignore[no-untyped-def]
+def flow(
+    clock: ManualClock, policy: RetryPolicy | None = None, last_good: Credentials | None = None
+):  # type: ignore[no-untyped-def]
     return refresh_flow(
         token_url=TOKEN_URL,
         refresh_margin=300.0,
@@ -56,7 +58,7 @@ def flow(clock: FakeClock, policy: RetryPolicy | None = None, last_good: Credent
 
 
 def driver(
-    clock: FakeClock, answers: list, credentials: list, latency: float = 0.0
+    clock: ManualClock, answers: list, credentials: list, latency: float = 0.0
 ) -> ScriptedDriver:  # type: ignore[type-arg]
     return ScriptedDriver(clock, answers, credentials, latency=latency)
 
@@ -68,7 +70,7 @@ def connect_error() -> httpx.ConnectError:
 # -- the happy path and the protocol ---------------------------------------------------
 
 
-def test_first_action_is_read_then_send(clock: FakeClock, creds: Credentials) -> None:
+def test_first_action_is_read_then_send(clock: ManualClock, creds: Credentials) -> None:
     gen = flow(clock)
     assert next(gen) == ReadCredentials("refresh")
     action = gen.send(creds)
@@ -80,7 +82,7 @@ def test_first_action_is_read_then_send(clock: FakeClock, creds: Credentials) ->
     assert stop.value.value.token.value() == CANARY_TOKEN
 
 
-def test_success_first_try(clock: FakeClock, creds: Credentials) -> None:
+def test_success_first_try(clock: ManualClock, creds: Credentials) -> None:
     world = driver(clock, [ok()], [creds], latency=0.2)
     sent_at = clock()
     result = world.run(flow(clock))
@@ -93,7 +95,7 @@ def test_success_first_try(clock: FakeClock, creds: Credentials) -> None:
     assert world.sleeps == []
 
 
-def test_custom_reason_is_passed_to_the_first_read(clock: FakeClock, creds: Credentials) -> None:
+def test_custom_reason_is_passed_to_the_first_read(clock: ManualClock, creds: Credentials) -> None:
     world = driver(clock, [ok()], [creds])
     world.run(
         refresh_flow(
@@ -108,7 +110,7 @@ def test_custom_reason_is_passed_to_the_first_read(clock: FakeClock, creds: Cred
     assert world.reads == ["api_401"]
 
 
-def test_retries_transient_failures_then_succeeds(clock: FakeClock, creds: Credentials) -> None:
+def test_retries_transient_failures_then_succeeds(clock: ManualClock, creds: Credentials) -> None:
     answers = [
         response(500, {"status_code": 500}),
         connect_error(),
@@ -126,7 +128,7 @@ def test_retries_transient_failures_then_succeeds(clock: FakeClock, creds: Crede
         assert 0.0 <= delay <= min(5.0, 0.1 * 2 ** (failures - 1))
 
 
-def test_time_left_shrinks_with_each_attempt(clock: FakeClock, creds: Credentials) -> None:
+def test_time_left_shrinks_with_each_attempt(clock: ManualClock, creds: Credentials) -> None:
     world = driver(clock, [connect_error(), connect_error(), ok()], [creds], latency=1.0)
     world.run(flow(clock, RetryPolicy(deadline=10.0)))
     left = [action.time_left for action in world.sent]
@@ -135,7 +137,7 @@ def test_time_left_shrinks_with_each_attempt(clock: FakeClock, creds: Credential
     assert len(set(left)) == 3
 
 
-def test_final_error_is_not_retried(clock: FakeClock, creds: Credentials) -> None:
+def test_final_error_is_not_retried(clock: ManualClock, creds: Credentials) -> None:
     world = driver(clock, [response(400, {"error": "invalid_request"})], [creds])
     with pytest.raises(TokenRequestError) as info:
         world.run(flow(clock))
@@ -146,7 +148,7 @@ def test_final_error_is_not_retried(clock: FakeClock, creds: Credentials) -> Non
 
 
 def test_unknown_driver_exception_propagates_unchanged(
-    clock: FakeClock, creds: Credentials
+    clock: ManualClock, creds: Credentials
 ) -> None:
     bug = ValueError("driver bug")
     world = driver(clock, [bug], [creds])
@@ -156,7 +158,7 @@ def test_unknown_driver_exception_propagates_unchanged(
 
 
 def test_driver_sending_the_wrong_type_is_a_type_error(
-    clock: FakeClock, creds: Credentials
+    clock: ManualClock, creds: Credentials
 ) -> None:
     gen = flow(clock)
     next(gen)
@@ -167,7 +169,7 @@ def test_driver_sending_the_wrong_type_is_a_type_error(
 # -- bounds: attempts, deadline, Retry-After -------------------------------------------
 
 
-def test_max_attempts_respected(clock: FakeClock, creds: Credentials) -> None:
+def test_max_attempts_respected(clock: ManualClock, creds: Credentials) -> None:
     world = driver(clock, [response(503, {})] * 10, [creds])
     with pytest.raises(TokenRequestError) as info:
         world.run(flow(clock, RetryPolicy(max_attempts=3, deadline=1000.0)))
@@ -178,7 +180,7 @@ def test_max_attempts_respected(clock: FakeClock, creds: Credentials) -> None:
     assert "all 3 attempts failed" in str(info.value)
 
 
-def test_single_attempt_policy_never_sleeps(clock: FakeClock, creds: Credentials) -> None:
+def test_single_attempt_policy_never_sleeps(clock: ManualClock, creds: Credentials) -> None:
     world = driver(clock, [connect_error()], [creds])
     with pytest.raises(TokenRequestError) as info:
         world.run(flow(clock, RetryPolicy(max_attempts=1)))
@@ -187,7 +189,7 @@ def test_single_attempt_policy_never_sleeps(clock: FakeClock, creds: Credentials
     assert "Connection refused" in str(info.value)
 
 
-def test_deadline_respected(clock: FakeClock, creds: Credentials) -> None:
+def test_deadline_respected(clock: ManualClock, creds: Credentials) -> None:
     policy = RetryPolicy(max_attempts=1000, base_delay=0.5, max_delay=1.0, deadline=5.0)
     world = driver(clock, [response(503, {})] * 1000, [creds], latency=0.1)
     start = clock()
@@ -219,7 +221,7 @@ def test_bounds_hold_for_any_policy(
     retry_after: float | None,
     seed: int,
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     headers = {} if retry_after is None else {"Retry-After": repr(retry_after)}
     world = driver(
         clock, [response(429, {}, headers=headers)] * 25, [Credentials("c", "s")], latency
@@ -245,7 +247,7 @@ def test_bounds_hold_for_any_policy(
         assert all(delay <= max_delay for delay in world.sleeps)
 
 
-def test_retry_after_honoured(clock: FakeClock, creds: Credentials) -> None:
+def test_retry_after_honoured(clock: ManualClock, creds: Credentials) -> None:
     throttled = response(429, {"request_id": "r429"}, headers={"Retry-After": "3"})
     world = driver(clock, [throttled, ok()], [creds])
     result = world.run(flow(clock, RetryPolicy(max_delay=0.5)))
@@ -253,7 +255,9 @@ def test_retry_after_honoured(clock: FakeClock, creds: Credentials) -> None:
     assert result.attempts == 2
 
 
-def test_retry_after_beyond_deadline_gives_up_at_once(clock: FakeClock, creds: Credentials) -> None:
+def test_retry_after_beyond_deadline_gives_up_at_once(
+    clock: ManualClock, creds: Credentials
+) -> None:
     throttled = response(503, {"request_id": "r503"}, headers={"Retry-After": "60"})
     world = driver(clock, [throttled, ok()], [creds])
     with pytest.raises(TokenRequestError) as info:
@@ -269,7 +273,7 @@ def test_retry_after_beyond_deadline_gives_up_at_once(clock: FakeClock, creds: C
 
 
 def test_invalid_client_same_pair_rereads_once_and_does_not_resend(
-    clock: FakeClock, creds: Credentials
+    clock: ManualClock, creds: Credentials
 ) -> None:
     world = driver(clock, [INVALID_CLIENT, ok()], [creds, Credentials("client-1", CANARY_SECRET)])
     with pytest.raises(InvalidClientError) as info:
@@ -285,7 +289,7 @@ def test_invalid_client_same_pair_rereads_once_and_does_not_resend(
     assert info.value.request_id == "r401"
 
 
-def test_rotated_credentials_recover(clock: FakeClock, creds: Credentials) -> None:
+def test_rotated_credentials_recover(clock: ManualClock, creds: Credentials) -> None:
     rotated = Credentials("client-1", ROTATED_SECRET, source="test:rotated")
     world = driver(clock, [INVALID_CLIENT, ok()], [creds, rotated])
     result = world.run(flow(clock))
@@ -295,14 +299,14 @@ def test_rotated_credentials_recover(clock: FakeClock, creds: Credentials) -> No
     assert world.sleeps == []
 
 
-def test_rotated_client_id_also_counts_as_new(clock: FakeClock, creds: Credentials) -> None:
+def test_rotated_client_id_also_counts_as_new(clock: ManualClock, creds: Credentials) -> None:
     other = Credentials("client-2", CANARY_SECRET)
     world = driver(clock, [INVALID_CLIENT, ok()], [creds, other])
     assert world.run(flow(clock)).credentials is other
 
 
 def test_second_rejection_fails_with_actionable_message(
-    clock: FakeClock, creds: Credentials
+    clock: ManualClock, creds: Credentials
 ) -> None:
     rotated = Credentials("client-1", ROTATED_SECRET)
     world = driver(clock, [INVALID_CLIENT, INVALID_CLIENT, ok()], [creds, rotated, creds])
@@ -315,14 +319,14 @@ def test_second_rejection_fails_with_actionable_message(
 
 
 def test_rotated_pair_gets_its_try_even_on_a_one_attempt_policy(
-    clock: FakeClock, creds: Credentials
+    clock: ManualClock, creds: Credentials
 ) -> None:
     rotated = Credentials("client-1", ROTATED_SECRET)
     world = driver(clock, [INVALID_CLIENT, ok()], [creds, rotated])
     assert world.run(flow(clock, RetryPolicy(max_attempts=1))).credentials is rotated
 
 
-def test_invalid_client_after_transient_failures(clock: FakeClock, creds: Credentials) -> None:
+def test_invalid_client_after_transient_failures(clock: ManualClock, creds: Credentials) -> None:
     rotated = Credentials("client-1", ROTATED_SECRET)
     world = driver(clock, [response(503, {}), INVALID_CLIENT, ok()], [creds, rotated])
     result = world.run(flow(clock))
@@ -331,7 +335,7 @@ def test_invalid_client_after_transient_failures(clock: FakeClock, creds: Creden
     assert len(world.sleeps) == 1
 
 
-def test_invalid_client_when_reread_fails(clock: FakeClock, creds: Credentials) -> None:
+def test_invalid_client_when_reread_fails(clock: ManualClock, creds: Credentials) -> None:
     outage = SourceError("vault:secret/n3xt/api is sealed", source="vault")
     world = driver(clock, [INVALID_CLIENT], [creds, outage])
     with pytest.raises(InvalidClientError) as info:
@@ -352,7 +356,7 @@ def test_invalid_client_when_reread_fails(clock: FakeClock, creds: Credentials) 
     ],
 )
 def test_last_good_used_when_source_fails(
-    clock: FakeClock,
+    clock: ManualClock,
     creds: Credentials,
     failure: Exception,
     caplog: pytest.LogCaptureFixture,
@@ -366,7 +370,7 @@ def test_last_good_used_when_source_fails(
     assert any("last good credentials" in w and type(failure).__name__ in w for w in warnings)
 
 
-def test_source_failure_without_last_good_propagates(clock: FakeClock) -> None:
+def test_source_failure_without_last_good_propagates(clock: ManualClock) -> None:
     failure = CredentialsNotFoundError("nothing anywhere", source="chain")
     world = driver(clock, [ok()], [failure])
     with pytest.raises(CredentialsNotFoundError) as info:
@@ -376,7 +380,7 @@ def test_source_failure_without_last_good_propagates(clock: FakeClock) -> None:
 
 
 def test_unexpected_source_exception_propagates_even_with_last_good(
-    clock: FakeClock, creds: Credentials
+    clock: ManualClock, creds: Credentials
 ) -> None:
     world = driver(clock, [ok()], [RuntimeError("plugin bug")])
     with pytest.raises(RuntimeError, match="plugin bug"):
@@ -387,7 +391,7 @@ def test_unexpected_source_exception_propagates_even_with_last_good(
 
 
 def test_logs_started_attempt_failed_and_succeeded(
-    clock: FakeClock, creds: Credentials, caplog: pytest.LogCaptureFixture
+    clock: ManualClock, creds: Credentials, caplog: pytest.LogCaptureFixture
 ) -> None:
     world = driver(clock, [response(503, {"request_id": "r-fail"}), ok()], [creds])
     with caplog.at_level(logging.DEBUG, logger="n3xt_creds"):
@@ -416,7 +420,7 @@ def test_logs_started_attempt_failed_and_succeeded(
     ids=["final", "same-pair-rejected", "rotated-rejected", "gave-up"],
 )
 def test_a_failed_refresh_logs_exactly_one_error(
-    clock: FakeClock,
+    clock: ManualClock,
     creds: Credentials,
     caplog: pytest.LogCaptureFixture,
     answers: list[TokenResponse],
@@ -436,7 +440,7 @@ def test_a_failed_refresh_logs_exactly_one_error(
 
 
 def test_source_failure_without_last_good_is_logged_as_error(
-    clock: FakeClock, caplog: pytest.LogCaptureFixture
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     world = driver(clock, [], [SourceError("vault sealed")])
     with caplog.at_level(logging.DEBUG, logger="n3xt_creds"), pytest.raises(SourceError):
@@ -446,7 +450,7 @@ def test_source_failure_without_last_good_is_logged_as_error(
 
 
 def test_gave_up_is_logged_as_error(
-    clock: FakeClock, creds: Credentials, caplog: pytest.LogCaptureFixture
+    clock: ManualClock, creds: Credentials, caplog: pytest.LogCaptureFixture
 ) -> None:
     world = driver(clock, [response(503, {})] * 2, [creds])
     with caplog.at_level(logging.DEBUG, logger="n3xt_creds"), pytest.raises(TokenRequestError):
@@ -457,7 +461,7 @@ def test_gave_up_is_logged_as_error(
 # -- the async driver loop -------------------------------------------------------------
 
 
-async def test_run_async_drives_the_same_flow(clock: FakeClock, creds: Credentials) -> None:
+async def test_run_async_drives_the_same_flow(clock: ManualClock, creds: Credentials) -> None:
     rotated = Credentials("client-1", ROTATED_SECRET)
     world = driver(clock, [connect_error(), INVALID_CLIENT, ok()], [creds, rotated])
 
@@ -477,7 +481,9 @@ async def test_run_async_drives_the_same_flow(clock: FakeClock, creds: Credentia
     assert len(world.sent) == 3
 
 
-async def test_run_async_cancellation_closes_the_flow(clock: FakeClock, creds: Credentials) -> None:
+async def test_run_async_cancellation_closes_the_flow(
+    clock: ManualClock, creds: Credentials
+) -> None:
     gen = flow(clock)
     started = asyncio.Event()
 
@@ -500,7 +506,7 @@ async def test_run_async_cancellation_closes_the_flow(clock: FakeClock, creds: C
     assert gen.gi_frame is None  # closed, not left suspended
 
 
-def test_sleep_action_is_what_the_driver_sees(clock: FakeClock, creds: Credentials) -> None:
+def test_sleep_action_is_what_the_driver_sees(clock: ManualClock, creds: Credentials) -> None:
     gen = flow(clock)
     next(gen)
     gen.send(creds)

@@ -13,7 +13,7 @@ from n3xt_creds import ConfigError, Credentials
 from n3xt_creds._flow import ReadCredentials, refresh_flow, run_sync
 from n3xt_creds._retry import RetryPolicy, backoff_delay, parse_retry_after
 from n3xt_creds._token import Token, display_url, transport_error
-from tests.core._support import FakeClock
+from n3xt_creds.testing import ManualClock
 
 
 def test_default_policy() -> None:
@@ -107,7 +107,7 @@ def test_run_sync_closes_the_flow_on_base_exception() -> None:
         refresh_margin=300.0,
         policy=RetryPolicy(),
         last_good=None,
-        clock=FakeClock(),
+        clock=ManualClock(),
     )
 
     def read(action: ReadCredentials) -> Credentials:

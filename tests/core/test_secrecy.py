@@ -22,7 +22,7 @@ from tests.core._support import (
     CANARY_SECRET,
     CANARY_TOKEN,
     TOKEN_URL,
-    FakeClock,
+    ManualClock,
     ScriptedDriver,
     chained,
     exception_texts,
@@ -95,7 +95,7 @@ SCENARIOS: dict[str, Scenario] = {
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_canaries_never_leak(name: str, caplog: pytest.LogCaptureFixture) -> None:
     answers, credentials, last_good = SCENARIOS[name]()
-    clock = FakeClock()
+    clock = ManualClock()
     world = ScriptedDriver(clock, answers, credentials)  # type: ignore[arg-type]
     flow = refresh_flow(
         token_url=TOKEN_URL,

@@ -11,23 +11,13 @@ import httpx
 import pytest
 
 from n3xt_creds import Secret
-from n3xt_creds.testing import Counters, Emulator
+from n3xt_creds.testing import Counters, Emulator, ManualClock
 
 from .conftest import GrantFn, grant_body
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-class FakeClock:
-    """A monotonic clock a test moves by hand (injected into the Emulator)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_add_client_generates_a_pair(n3xt_emulator: Emulator, grant: GrantFn) -> None:
@@ -123,7 +113,7 @@ def test_expires_in_refuses_bad_values(n3xt_emulator: Emulator, value: object) -
 
 
 def test_tokens_expire_on_the_injected_clock(http: httpx.Client) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     with Emulator(expires_in=60, clock=clock) as em:
         creds = em.add_client()
         token = http.post(em.token_url(), json=grant_body(creds)).json()["access_token"]

@@ -44,19 +44,6 @@ class RequestLog:
         self.session.close()
 
 
-class FakeClock:
-    """A monotonic clock the test moves by hand (token lifetimes without sleeping)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 class RecordingSleep:
     """Records requested delays; sleeps for real only when ``real`` (Retry-After tests)."""
 

@@ -14,7 +14,8 @@ import pytest
 
 from n3xt_creds import SourceError
 from n3xt_creds.sources.vault import VaultAppRoleAuth, VaultKubernetesAuth, VaultSource
-from tests.vault._support import FakeClock, assert_no_secret, service_account_jwt, wait_until
+from n3xt_creds.testing import ManualClock
+from tests.vault._support import assert_no_secret, service_account_jwt, wait_until
 
 pytestmark = pytest.mark.vault
 
@@ -41,7 +42,7 @@ def approle_source(vault, path, request_log):
             auth=VaultAppRoleAuth(),
             environ=environ,
             session=request_log.session,  # closed by the request_log fixture
-            clock=clock or FakeClock(),
+            clock=clock or ManualClock(),
         )
 
     return build
@@ -72,7 +73,7 @@ def test_login_token_is_reused_then_renewed_before_its_ttl_ends(
     approle_source, request_log, caplog
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="n3xt_creds")
-    clock = FakeClock()
+    clock = ManualClock()
     source = approle_source(clock=clock)
     source.get_credentials()
     clock.advance(30)  # half of the 60 s TTL: still fresh
@@ -91,7 +92,7 @@ def test_login_token_is_reused_then_renewed_before_its_ttl_ends(
 
 
 def test_non_renewable_token_means_a_new_login(approle_source, vault, path, request_log) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     source = approle_source(role="batch", clock=clock)
     source.get_credentials()
     clock.advance(45)
@@ -103,7 +104,7 @@ def test_non_renewable_token_means_a_new_login(approle_source, vault, path, requ
 def test_renewal_capped_by_max_ttl_means_a_new_login(
     approle_source, vault, path, request_log
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     source = approle_source(role="capped", clock=clock)
     source.get_credentials()
     # Vault counts max_ttl in whole seconds of real time: wait until its clock has
@@ -123,7 +124,7 @@ def test_renewal_capped_by_max_ttl_means_a_new_login(
 def test_expired_token_is_replaced_by_a_login_without_renewing(
     approle_source, vault, path, request_log
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     source = approle_source(clock=clock)
     source.get_credentials()
     clock.advance(120)
@@ -146,7 +147,7 @@ def test_rejected_secret_id_says_a_new_one_is_needed(
     approle_source, vault, path, request_log
 ) -> None:
     _, secret_id = vault.approle()
-    clock = FakeClock()
+    clock = ManualClock()
     source = approle_source(clock=clock, secret_id=secret_id)
     source.get_credentials()
     vault.root().auth.approle.destroy_secret_id(role_name="n3xt", secret_id=secret_id)
@@ -171,7 +172,7 @@ def test_kubernetes_login_rereads_the_jwt_file_at_every_login(
     jwt_file = tmp_path / "token"
     first, second = service_account_jwt("first"), service_account_jwt("second")
     jwt_file.write_text(first)
-    clock = FakeClock()
+    clock = ManualClock()
     source = make_source(
         vault.url,
         path=path,

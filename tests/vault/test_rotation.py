@@ -12,7 +12,8 @@ import pytest
 
 from n3xt_creds import Authenticator
 from n3xt_creds.sources.vault import VaultAppRoleAuth, VaultTokenAuth
-from tests.vault._support import FakeClock, RequestLog
+from n3xt_creds.testing import ManualClock
+from tests.vault._support import RequestLog
 
 pytestmark = pytest.mark.vault
 
@@ -83,7 +84,7 @@ def test_vault_outage_at_refresh_time_causes_no_failed_call(
         backoff=0.01,
         session=request_log.session,
     )
-    clock = FakeClock()
+    clock = ManualClock()
     api = n3xt_emulator.api_url()
     with (
         Authenticator(source, token_url=n3xt_emulator.token_url(), clock=clock) as auth,
@@ -118,7 +119,7 @@ def test_vault_is_read_once_per_token_refresh_over_1000_calls(
         environ={"VAULT_SECRET_ID": secret_id},
         session=log.session,
     )
-    clock = FakeClock()
+    clock = ManualClock()
     api = n3xt_emulator.api_url()
     statuses: list[int] = []
     try:
