@@ -11,10 +11,10 @@ machinery (with dynaconf, hvac, boto3 behind them) load on first use of their na
 
 from typing import TYPE_CHECKING
 
+from ._core.retry import RetryPolicy
+from ._core.stats import AuthenticatorStats, AuthEvent
 from ._lazy import attach
-from ._retry import RetryPolicy
 from ._secret import Secret
-from ._stats import AuthenticatorStats, AuthEvent
 from .authenticator import Authenticator
 from .credentials import Credentials
 from .errors import (
@@ -74,8 +74,14 @@ _LAZY = {
 }
 
 
-__getattr__, __dir__ = attach(__name__, _LAZY, globals(), __all__)
+__getattr__, __dir__ = attach(__name__, _LAZY, globals(), __all__, public_module=__name__)
+
+# Exported names report the public path, as httpx's do: ``n3xt_creds.Authenticator``
+# in reprs, tracebacks and docs, not the private module that defines it.
+for _name in __all__:
+    if _name in globals() and hasattr(globals()[_name], "__module__"):
+        globals()[_name].__module__ = __name__
 
 
 # Keep the namespace to the public API (checked by tests/foundation/test_public_api.py).
-del TYPE_CHECKING, attach
+del TYPE_CHECKING, attach, _name

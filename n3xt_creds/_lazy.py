@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from types import FunctionType
 from typing import Any
 
 __all__ = ["attach"]
@@ -18,15 +19,23 @@ def attach(
     lazy: Mapping[str, str],
     namespace: MutableMapping[str, Any],
     public: Sequence[str],
+    *,
+    public_module: str | None = None,
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package``, loading ``lazy[name]`` (a module path
-    relative to ``package``) the first time ``name`` is looked up."""
+    relative to ``package``) the first time ``name`` is looked up.
+
+    With ``public_module``, a loaded class or function reports it as its ``__module__``
+    (the front door's path, as the eagerly imported names do).
+    """
 
     def __getattr__(name: str) -> Any:
         module = lazy.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(module, package), name)
+        if public_module is not None and isinstance(value, type | FunctionType):
+            value.__module__ = public_module
         namespace[name] = value  # later lookups skip this function
         return value
 

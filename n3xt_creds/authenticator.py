@@ -28,13 +28,13 @@ from typing import Any, NoReturn
 
 import httpx
 
-from ._arguments import checked_token_url, positive_seconds
-from ._hosts import HostAllowlist
-from ._refresher import Refresher
-from ._retry import RetryPolicy
-from ._single_flight import CachedToken
-from ._stats import AuthenticatorStats, AuthEvent, StatsRecorder
-from ._token_http import TokenHttp
+from ._core.arguments import checked_token_url, positive_seconds
+from ._core.cache import CachedToken
+from ._core.hosts import HostAllowlist
+from ._core.refresher import Refresher
+from ._core.retry import RetryPolicy
+from ._core.stats import AuthenticatorStats, AuthEvent, StatsRecorder
+from ._core.transport import TokenHttp
 from .errors import ConfigError
 from .sources.base import CredentialSource, describe_source
 

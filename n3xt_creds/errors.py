@@ -36,7 +36,9 @@ class ConfigError(N3XTCredsError, ValueError):
     """Settings or constructor arguments are missing, malformed or unsafe.
 
     Raised before any network call: fix the named key, file or argument and restart.
-    ``key``, ``path`` and ``env`` say where the problem is when known.
+    ``key``, ``path`` and ``env`` say where the problem is when known. A constructor
+    passes ``owner`` (``"VaultSource"``) and words ``message`` without it; ``problem``
+    keeps that wording so that settings can name the file and key instead.
     """
 
     def __init__(
@@ -46,11 +48,16 @@ class ConfigError(N3XTCredsError, ValueError):
         key: str | None = None,
         path: str | None = None,
         env: str | None = None,
+        owner: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(f"{owner}: {message}" if owner else message)
         self.key = key
         self.path = path
         self.env = env
+        self.owner = owner
+        #: The message without its owner, for a caller that words it for another place
+        #: (the settings layer says which file and key instead of which constructor).
+        self.problem = message
 
 
 class CredentialsNotFoundError(N3XTCredsError):

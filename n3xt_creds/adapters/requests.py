@@ -11,7 +11,7 @@ from typing import Any
 import requests
 import requests.auth
 
-from .._stats import AuthEvent
+from .._core.stats import AuthEvent
 from ..authenticator import Authenticator
 
 __all__ = ["RequestsAuth"]

@@ -9,8 +9,9 @@ from .. import _environ
 from .._secret import Secret
 from ..credentials import Credentials
 from ..errors import ConfigError, CredentialsNotFoundError, SourceError
+from .options import SourceOptions
 
-__all__ = ["EnvSource"]
+__all__ = ["EnvSource", "from_options"]
 
 
 class EnvSource:
@@ -40,13 +41,16 @@ class EnvSource:
         ):
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(
-                    f"EnvSource: {name} must be a non-empty variable name, got {value!r}", key=name
+                    f"{name} must be a non-empty variable name, got {value!r}",
+                    key=name,
+                    owner="EnvSource",
                 )
         if client_id_var == client_secret_var:
             raise ConfigError(
-                f"EnvSource: client_id_var and client_secret_var are both {client_id_var!r}; "
+                f"client_id_var and client_secret_var are both {client_id_var!r}; "
                 "the id and the secret need two different variables",
                 key="client_secret_var",
+                owner="EnvSource",
             )
         self.client_id_var = client_id_var
         self.client_secret_var = client_secret_var
@@ -94,3 +98,20 @@ class EnvSource:
             client_secret=Secret(raw_secret.strip()),
             source=f"env:{self.client_id_var}",
         )
+
+
+def from_options(options: SourceOptions) -> EnvSource:
+    """Build an :class:`~n3xt_creds.EnvSource` from ``[*.sources.env]`` (settings calls this).
+
+    Keys: ``client_id_var`` (default ``N3XT_CLIENT_ID``), ``client_secret_var``
+    (default ``N3XT_CLIENT_SECRET``). The variables are read from ``options.environ``.
+    """
+    client_id_var = options.get_str("client_id_var", default=_environ.CLIENT_ID)
+    client_secret_var = options.get_str("client_secret_var", default=_environ.CLIENT_SECRET)
+    options.finish()
+    return options.build(
+        EnvSource,
+        client_id_var=client_id_var,
+        client_secret_var=client_secret_var,
+        environ=options.environ,
+    )

@@ -8,8 +8,9 @@ from pathlib import Path
 from .._secret import Secret
 from ..credentials import Credentials
 from ..errors import ConfigError, CredentialsNotFoundError, SourceError
+from .options import SourceOptions
 
-__all__ = ["MAX_SECRET_FILE_BYTES", "FileSource"]
+__all__ = ["MAX_SECRET_FILE_BYTES", "FileSource", "from_options"]
 
 #: A client id or secret is a few dozen bytes; anything this big is the wrong file.
 MAX_SECRET_FILE_BYTES = 64 * 1024
@@ -48,18 +49,22 @@ class FileSource:
         ):
             if not isinstance(name, str) or not name.strip():
                 raise ConfigError(
-                    f"FileSource: {key} must be a non-empty file name, got {name!r}", key=key
+                    f"{key} must be a non-empty file name, got {name!r}",
+                    key=key,
+                    owner="FileSource",
                 )
             if os.path.isabs(name) or ".." in Path(name).parts:
                 raise ConfigError(
-                    f"FileSource: {key}={name!r} must be a name inside the directory, "
+                    f"{key}={name!r} must be a name inside the directory, "
                     "not an absolute path or one that climbs out with '..'",
                     key=key,
+                    owner="FileSource",
                 )
         if client_id_file == client_secret_file:
             raise ConfigError(
-                f"FileSource: client_id_file and client_secret_file are both {client_id_file!r}",
+                f"client_id_file and client_secret_file are both {client_id_file!r}",
                 key="client_secret_file",
+                owner="FileSource",
             )
         self.directory = Path(directory)
         self.client_id_file = client_id_file
@@ -173,3 +178,21 @@ class FileSource:
                 f"file: {shown_as} contains NUL bytes (binary content?)", source="file"
             )
         return value
+
+
+def from_options(options: SourceOptions) -> FileSource:
+    """Build a :class:`~n3xt_creds.FileSource` from ``[*.sources.file]`` (settings calls this).
+
+    Keys: ``directory`` (default ``/run/secrets``), ``client_id_file`` (default
+    ``client_id``), ``client_secret_file`` (default ``client_secret``).
+    """
+    directory = options.get_str("directory", default="/run/secrets")
+    client_id_file = options.get_str("client_id_file", default="client_id")
+    client_secret_file = options.get_str("client_secret_file", default="client_secret")
+    options.finish()
+    return options.build(
+        FileSource,
+        directory=directory,
+        client_id_file=client_id_file,
+        client_secret_file=client_secret_file,
+    )

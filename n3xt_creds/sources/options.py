@@ -15,14 +15,21 @@ the closest valid key suggested. A plugin's factory looks like this::
         )
         options.finish()
         return source
+
+``options.environ`` is the environment the settings were read from (the process
+environment unless the application injected one): a factory that falls back to
+variables such as ``VAULT_ADDR`` reads them from it, never from ``os.environ``
+directly, so that tests and embedding applications see one consistent environment.
+``options.origins`` says where each dotted key got its value, for messages.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from ..errors import ConfigError
@@ -45,12 +52,18 @@ _WHERE_SECRETS_BELONG = (
 
 
 def refuse_secret_value(
-    key: str, *, where: str, path: str | None = None, env: str | None = None
+    key: str,
+    *,
+    where: str,
+    path: str | None = None,
+    env: str | None = None,
+    found_in: str | None = None,
 ) -> ConfigError:
     """The error for a secret value found at ``key`` (the value itself is never shown)."""
+    found = f" (found in: {found_in})" if found_in else ""
     return ConfigError(
         f"{where}: `{key}` holds a secret value; {_WHERE_SECRETS_BELONG}. "
-        "Remove it from the settings and put it where the chosen source reads it.",
+        f"Remove it from the settings and put it where the chosen source reads it.{found}",
         key=key,
         path=path,
         env=env,
@@ -72,6 +85,8 @@ class SourceOptions:
         prefix: str,
         path: str | None = None,
         env: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        origins: Mapping[str, str] | None = None,
     ) -> None:
         self._table = {str(k).lower(): v for k, v in (table or {}).items()}
         self._used: set[str] = set()
@@ -80,6 +95,10 @@ class SourceOptions:
         self.prefix = prefix
         self.path = path
         self.env = env
+        #: The environment variables a factory reads fallbacks from (part of the contract).
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        #: Where each dotted key got its value (``"environment variable N3XT_CREDS_X"``...).
+        self.origins: Mapping[str, str] = origins or {}
 
     # -- where, for messages -------------------------------------------------------
     def key(self, name: str) -> str:
@@ -95,13 +114,28 @@ class SourceOptions:
         return " ".join(parts)
 
     def error(self, name: str, problem: str) -> ConfigError:
-        """A ConfigError for key ``name`` that names the file and environment."""
+        """A ConfigError for key ``name`` that names the file, the environment and, when a
+        variable set the value, that variable."""
+        origin = self.origins.get(self.key(name), "")
+        set_by = f" (set by {origin})" if origin.startswith("environment variable") else ""
         return ConfigError(
-            f"{self.where}: `{self.key(name)}` {problem}",
+            f"{self.where}: `{self.key(name)}` {problem}{set_by}",
             key=self.key(name),
             path=self.path,
             env=self.env,
         )
+
+    def build(self, factory: Callable[..., _T], /, **kwargs: Any) -> _T:
+        """``factory(**kwargs)``, with a constructor's :class:`ConfigError` about one
+        argument reworded for this table (``settings.toml [production]:
+        `sources.vault.kv_version` must be 1 or 2, got 3``)."""
+        try:
+            return factory(**kwargs)
+        except ConfigError as exc:
+            if exc.key is None or exc.owner is None:
+                raise
+            error = self.error(exc.key, f"is invalid: {exc.problem}")
+        raise error
 
     def __contains__(self, name: str) -> bool:
         return name in self._table

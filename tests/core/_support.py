@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from n3xt_creds import Credentials
-from n3xt_creds._flow import ReadCredentials, RefreshResult, SendTokenRequest, run_sync
-from n3xt_creds._token import TokenResponse
+from n3xt_creds._core.flow import ReadCredentials, RefreshResult, SendTokenRequest, run_sync
+from n3xt_creds._core.token import TokenResponse
 from n3xt_creds.testing import ManualClock
 
 CANARY_SECRET = "CANARY-SECRET-7d1f0c9e-never-printed"

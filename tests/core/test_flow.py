@@ -19,7 +19,7 @@ from n3xt_creds import (
     SourceError,
     TokenRequestError,
 )
-from n3xt_creds._flow import (
+from n3xt_creds._core.flow import (
     ReadCredentials,
     RetryPolicy,
     SendTokenRequest,
@@ -27,7 +27,7 @@ from n3xt_creds._flow import (
     refresh_flow,
     run_async,
 )
-from n3xt_creds._token import TokenResponse
+from n3xt_creds._core.token import TokenResponse
 from tests.core._support import (
     CANARY_SECRET,
     CANARY_TOKEN,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from n3xt_creds import InvalidClientError, TokenRequestError
-from n3xt_creds._token import MAX_BODY_BYTES, Phase, Token, TokenResponse, parse_token_response
+from n3xt_creds._core.token import MAX_BODY_BYTES, Phase, Token, TokenResponse, parse_token_response
 from tests.core._support import CANARY_TOKEN, ok, response, token_body
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from n3xt_creds import TokenRequestError
-from n3xt_creds._token import Token, TokenResponse, parse_token_response
+from n3xt_creds._core.token import Token, TokenResponse, parse_token_response
 
 CANARY = "CANARY-TOKEN-hypothesis"
 

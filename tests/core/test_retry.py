@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from n3xt_creds import ConfigError, Credentials
-from n3xt_creds._flow import ReadCredentials, refresh_flow, run_sync
-from n3xt_creds._retry import RetryPolicy, backoff_delay, parse_retry_after
-from n3xt_creds._token import Token, display_url, transport_error
+from n3xt_creds._core.flow import ReadCredentials, refresh_flow, run_sync
+from n3xt_creds._core.retry import RetryPolicy, backoff_delay, parse_retry_after
+from n3xt_creds._core.token import Token, display_url, transport_error
 from n3xt_creds.testing import ManualClock
 
 

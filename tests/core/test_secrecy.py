@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from n3xt_creds import Credentials, SourceError
-from n3xt_creds._flow import RetryPolicy, refresh_flow
-from n3xt_creds._token import TokenResponse, build_token_request
+from n3xt_creds._core.flow import RetryPolicy, refresh_flow
+from n3xt_creds._core.token import TokenResponse, build_token_request
 from tests.core._support import (
     CANARY_SECRET,
     CANARY_TOKEN,

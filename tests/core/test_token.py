@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from n3xt_creds import Credentials, Secret
-from n3xt_creds._token import Phase, Token, build_token_request, token_windows
+from n3xt_creds._core.token import Phase, Token, build_token_request, token_windows
 from tests.core._support import CANARY_SECRET, CANARY_TOKEN, TOKEN_URL
 
 # -- windows ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from n3xt_creds import TokenRequestError
-from n3xt_creds._token import build_token_request, transport_error
+from n3xt_creds._core.token import build_token_request, transport_error
 from n3xt_creds.credentials import Credentials
 from tests.core._support import CANARY_SECRET, TOKEN_URL
 

@@ -95,3 +95,13 @@ def test_testing_helpers_are_public() -> None:
     from n3xt_creds import testing
 
     assert hasattr(testing, "Emulator")
+
+
+def test_every_exported_name_reports_the_public_module() -> None:
+    """Reprs, tracebacks and docs show ``n3xt_creds.X``, never the private module."""
+    wrong = {
+        name: getattr(n3xt_creds, name).__module__
+        for name in n3xt_creds.__all__
+        if not name.startswith("__") and getattr(n3xt_creds, name).__module__ != "n3xt_creds"
+    }
+    assert wrong == {}

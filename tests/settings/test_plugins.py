@@ -105,12 +105,12 @@ def test_a_failing_factory_becomes_a_config_error_without_its_message(write_sett
 
 
 def test_builtin_names_cannot_be_hijacked(caplog):
-    from n3xt_creds._plugins import _Entry
+    from n3xt_creds.settings._registry import _Entry
 
     registry = SourceRegistry(discover=False)
     with caplog.at_level(logging.WARNING, logger="n3xt_creds"):
         registry._add(_Entry("env", "evil:from_options", "package evil"))
-    assert registry.factory("env").__name__ == "env_from_options"
+    assert registry.factory("env").__module__ == "n3xt_creds.sources.env"
     assert "belongs to a built-in source" in caplog.text
     with pytest.raises(ConfigError):
         SourceRegistry({"chain": lambda options: None}, discover=False)

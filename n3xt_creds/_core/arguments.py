@@ -1,0 +1,62 @@
+"""Checks of the Authenticator's constructor arguments: fail at construction, clearly."""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+
+from ..errors import ConfigError
+from .hosts import is_loopback
+
+__all__ = ["checked_token_url", "positive_seconds", "token_url_problem"]
+
+
+def token_url_problem(token_url: object) -> str | None:
+    """What makes ``token_url`` unsafe or unusable, worded to follow the key's name
+    (``"token_url " + problem``); ``None`` when it is a good token endpoint URL.
+
+    Shared by the Authenticator's constructor and settings validation, so both refuse
+    exactly the same URLs with the same words.
+    """
+    if not isinstance(token_url, str) or not token_url.strip():
+        return f"must be the N3XT token endpoint URL, got {token_url!r}"
+    try:
+        url = httpx.URL(token_url.strip())
+    except httpx.InvalidURL as exc:
+        return f"is not a valid URL ({exc})"
+    if url.userinfo:
+        # Checked first: every later message quotes the URL, which must not carry these.
+        return "must not contain a user name or password; credentials come from the source"
+    if not url.host or url.scheme not in ("https", "http"):
+        return (
+            "must be an absolute https URL with a host, like https://authn.alpha.n3xt.io/v1/"
+            f"public/<project-id>/oauth2/token; got {token_url!r}"
+        )
+    if url.scheme == "http" and not is_loopback(url.host):
+        return (
+            "must use https (plain http is allowed only to loopback: localhost, 127.0.0.1, "
+            f"::1): over plain http the client secret crosses the network in clear; got {token_url!r}"
+        )
+    return None
+
+
+def checked_token_url(token_url: object) -> str:
+    """``token_url`` as a normalised string, if it is a safe token endpoint URL."""
+    problem = token_url_problem(token_url)
+    if problem is not None:
+        raise ConfigError(f"token_url {problem}", key="token_url")
+    assert isinstance(token_url, str)
+    return str(httpx.URL(token_url.strip()))
+
+
+def positive_seconds(name: str, value: object) -> float:
+    """``value`` as float seconds, if it is a finite number > 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}", key=name)
+    return float(value)

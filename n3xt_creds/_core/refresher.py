@@ -1,0 +1,323 @@
+"""The token engine behind Authenticator: the slow path and the refreshes it leads.
+
+The hot path (a fresh cached token) lives in :class:`~n3xt_creds.Authenticator` and
+never comes here. This module handles everything else: a stale token (start one
+background refresh, hand out the current token), an expired or missing one (join the
+single flight of :mod:`._single_flight`, lead it or wait for it), and running the
+refresh protocol of :mod:`._flow` with blocking I/O (``httpx.Client``, ``time.sleep``,
+the source on this thread) or async I/O (``httpx.AsyncClient``, ``asyncio.sleep``,
+the source in a worker thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..credentials import Credentials
+from ..errors import N3XTCredsError
+from ..sources.base import CredentialSource
+from .cache import BACKGROUND_RETRY_INTERVAL, CachedToken, Flight, TokenCell
+from .flow import ReadCredentials, RefreshResult, refresh_flow, run_async, run_sync
+from .retry import RetryPolicy
+from .stats import AuthEvent, StatsRecorder
+from .token import Phase
+from .transport import TokenHttp
+
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["Refresher"]
+
+logger = logging.getLogger("n3xt_creds")
+
+
+class Refresher:
+    """Gets a usable token when the cached one is not fresh; one refresh at a time."""
+
+    def __init__(
+        self,
+        source: CredentialSource,
+        *,
+        token_url: str,
+        refresh_margin: float,
+        retry: RetryPolicy,
+        clock: Callable[[], float],
+        http: TokenHttp,
+        stats: StatsRecorder,
+    ) -> None:
+        self._source = source
+        self._token_url = token_url
+        self._refresh_margin = refresh_margin
+        self._retry = retry
+        self._clock = clock
+        self._http = http
+        self._stats = stats
+        # No healthy refresh outlives its deadline plus a request timeout and a slow
+        # source read; one that does lost its leader (a task destroyed with its loop).
+        self._abandon_after = retry.deadline + 3 * http.timeout + 5.0
+        self.cell = TokenCell(abandon_after=self._abandon_after)
+        self.last_good: Credentials | None = None
+        self.tasks: set[asyncio.Task[None]] = set()  # strong refs: asyncio keeps weak ones
+        self.threads: list[threading.Thread] = []
+
+    def _usable(
+        self, now: float, loop: asyncio.AbstractEventLoop | None
+    ) -> tuple[CachedToken | None, Flight | None]:
+        """The cached token if it may be used now, and a background refresh to start
+        if it is stale and nobody started one (the caller starts it its own way)."""
+        cached = self.cell.current
+        if cached is None:
+            return None, None
+        phase = cached.token.phase(now)
+        if phase is Phase.FRESH:
+            return cached, None
+        if phase is Phase.STALE:
+            return cached, self.cell.begin_background(now, loop=loop)
+        return None, None
+
+    def cached_sync(self) -> CachedToken:
+        while True:
+            now = self._clock()
+            cached, background = self._usable(now, None)
+            if background is not None:
+                self._start_background_thread(background)
+            if cached is not None:
+                return cached
+            cached, flight, leader = self.cell.join(now)
+            if cached is not None:
+                return cached
+            assert flight is not None
+            if leader:
+                self._refresh_sync(flight)
+            else:
+                _refuse_to_block_own_loop(flight)
+                flight.wait(self._abandon_after)
+            settled = self._settle(flight)
+            if settled is not None:
+                return settled
+
+    async def cached_async(self) -> CachedToken:
+        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
+
+        loop = asyncio.get_running_loop()
+        while True:
+            now = self._clock()
+            cached, background = self._usable(now, loop)
+            if background is not None:
+                self._start_task(loop, background)
+            if cached is not None:
+                return cached
+            cached, flight, leader = self.cell.join(now, loop=loop)
+            if cached is not None:
+                return cached
+            assert flight is not None
+            if leader:
+                # The refresh runs as its own task: cancelling this caller (a timeout
+                # around one request) must not abort the refresh everyone waits for.
+                self._start_task(loop, flight)
+            await flight.wait_async(self._abandon_after)
+            settled = self._settle(flight)
+            if settled is not None:
+                return settled
+
+    def _settle(self, flight: Flight) -> CachedToken | None:
+        """What a caller gets once ``flight`` is over; ``None``: look again (leader cancelled)."""
+        if flight.error is not None:
+            return self._after_failed_refresh(flight.error)
+        if flight.token is None:
+            return None
+        # Re-check the cache: it may hold an even newer token, or none (a 401 dropped it).
+        current = self.cell.still_valid(self._clock())
+        if current is not None:
+            return current
+        # A token already past its expired-phase start (its answer took almost its whole
+        # life) is still better than starting another refresh at once, while it is valid.
+        return flight.token if self._clock() < flight.token.token.expires_at else None
+
+    def _after_failed_refresh(self, error: Exception) -> CachedToken:
+        still_valid = self.cell.still_valid(self._clock())
+        if still_valid is not None:
+            logger.warning(
+                "Token refresh failed (%s); keeping the current token, valid for %.0f s more",
+                type(error).__name__,
+                still_valid.token.expires_at - self._clock(),
+            )
+            return still_valid
+        raise _copy_for_this_caller(error)
+
+    # -- leading a refresh ------------------------------------------------------------
+
+    def _new_flow(self) -> Generator[Any, object, RefreshResult]:
+        return refresh_flow(
+            token_url=self._token_url,
+            refresh_margin=self._refresh_margin,
+            policy=self._retry,
+            last_good=self.last_good,
+            clock=self._clock,
+        )
+
+    def _read_credentials(self, action: ReadCredentials) -> Credentials:
+        # Sources read their backend at every call, so the invalid_client re-read
+        # ("bypass any cache") needs nothing special here.
+        return self._source.get_credentials()
+
+    async def _aread_credentials(self, action: ReadCredentials) -> Credentials:
+        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
+
+        # Sources are synchronous (hvac, boto3): never on the event loop.
+        return await asyncio.to_thread(self._read_credentials, action)
+
+    def _refresh_sync(self, flight: Flight) -> None:
+        with self._settling(flight) as settle:
+            settle(
+                run_sync(
+                    self._new_flow(),
+                    read=self._read_credentials,
+                    send=self._http.send,
+                    sleep=time.sleep,
+                )
+            )
+
+    async def _refresh_async(self, flight: Flight) -> None:
+        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
+
+        with self._settling(flight) as settle:
+            async with self._http.async_client() as client:
+                result = await run_async(
+                    self._new_flow(),
+                    read=self._aread_credentials,
+                    send=functools.partial(self._http.asend, client),
+                    sleep=asyncio.sleep,
+                )
+            settle(result)
+
+    @contextlib.contextmanager
+    def _settling(self, flight: Flight) -> Iterator[Callable[[RefreshResult], None]]:
+        """Settle ``flight`` however the refresh inside ends, for both drivers.
+
+        Success is reported through the yielded callable; a failure (``Exception``) is
+        recorded and swallowed, waiters get it; a cancellation (``BaseException``) frees
+        the waiters and propagates.
+        """
+        started = self._clock()
+        try:
+            yield functools.partial(self._refresh_succeeded, flight)
+        except Exception as exc:
+            self._refresh_failed(flight, exc, self._clock() - started)
+        except BaseException:
+            self.cell.finish(flight, None, None, now=self._clock())
+            raise
+
+    def _refresh_succeeded(self, flight: Flight, result: RefreshResult) -> None:
+        self.last_good = result.credentials
+        self.cell.finish(flight, CachedToken(result.token), None, now=self._clock())
+        self._stats.record(
+            AuthEvent(
+                "refresh_succeeded",
+                duration=result.elapsed,
+                attempts=result.attempts,
+                request_id=result.token.request_id,
+                expires_in=result.token.expires_in,
+                background=flight.background,
+            )
+        )
+
+    def _refresh_failed(self, flight: Flight, error: Exception, duration: float) -> None:
+        self.cell.finish(flight, None, error, now=self._clock())
+        request_id = getattr(error, "request_id", None)
+        # The class name only: a third-party source's message could quote a secret.
+        if flight.background:
+            logger.warning(
+                "Background token refresh failed after %.3f s (%s, request_id=%s); the "
+                "current token stays in use and the next background attempt waits %g s",
+                duration,
+                type(error).__name__,
+                request_id,
+                BACKGROUND_RETRY_INTERVAL,
+            )
+        else:
+            # The callers get the exception, and the flow logged the ERROR line already.
+            logger.debug(
+                "Token refresh failed after %.3f s (%s, request_id=%s)",
+                duration,
+                type(error).__name__,
+                request_id,
+            )
+        self._stats.record(
+            AuthEvent(
+                "refresh_failed",
+                duration=duration,
+                error=type(error).__name__,
+                request_id=request_id,
+                background=flight.background,
+            )
+        )
+
+    def _start_background_thread(self, flight: Flight) -> None:
+        thread = threading.Thread(
+            target=self._refresh_sync, args=(flight,), name="n3xt-creds-refresh", daemon=True
+        )
+        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _start_task(self, loop: asyncio.AbstractEventLoop, flight: Flight) -> None:
+        task = loop.create_task(self._refresh_async(flight), name="n3xt-creds-refresh")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def wait_for_background(self, timeout: float) -> None:
+        """Let a background refresh thread finish (bounded), e.g. before closing."""
+        for thread in self.threads:
+            thread.join(timeout)
+
+    async def wait_for_tasks(self, timeout: float) -> None:
+        """Let this event loop's refresh tasks finish (bounded)."""
+        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
+
+        loop = asyncio.get_running_loop()
+        mine = [task for task in self.tasks if task.get_loop() is loop]
+        if mine:
+            await asyncio.wait(mine, timeout=timeout)
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: no refresh in flight, no parent threads or loop tasks."""
+        self.cell.reset_after_fork()
+        self.tasks = set()
+        self.threads = []
+
+
+def _refuse_to_block_own_loop(flight: Flight) -> None:
+    """A sync wait on the thread whose event loop leads the refresh would deadlock."""
+    import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
+
+    if flight.loop is None:
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    if running is flight.loop:
+        raise N3XTCredsError(
+            "get_token()/headers() was called from a coroutine while this event loop is "
+            "refreshing the token: waiting would deadlock. Use `await aget_token()` / "
+            "`await aheaders()` (or httpx.AsyncClient) inside async code."
+        )
+
+
+def _copy_for_this_caller(error: Exception) -> Exception:
+    """Each waiter raises its own copy: one exception object raised in many threads
+    would have its traceback rewritten under everyone's feet."""
+    try:
+        duplicate = copy.copy(error)
+    except Exception:
+        return error
+    duplicate.__cause__ = error.__cause__
+    duplicate.__suppress_context__ = error.__suppress_context__
+    return duplicate

@@ -1,0 +1,218 @@
+"""``n3xt-creds check``: the doctor. Runs each step, times it, explains each failure.
+
+Steps: settings → source → credentials → token. The token step sends one real token
+request through the sans-IO core (no retries, so what N3XT answered is what is shown)
+and reports the request_id, the lifetime and when the Authenticator would refresh.
+Only fingerprints of secrets and tokens are ever printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .._core.token import TokenResponse, build_token_request, parse_token_response, transport_error
+from ..errors import (
+    ConfigError,
+    CredentialsNotFoundError,
+    InvalidClientError,
+    N3XTCredsError,
+    SourceError,
+    TokenRequestError,
+)
+from ..settings import SourceRegistry, build_authenticator, build_source, load_settings
+from ..sources.base import describe_source
+from ._exit import EXIT_OK, exit_code_for
+
+__all__ = ["Step", "run_check"]
+
+
+@dataclass
+class Step:
+    """One diagnosed step: its outcome, timing, what it found, and a hint when it failed."""
+
+    name: str
+    ok: bool = False
+    seconds: float = 0.0
+    detail: str = ""
+    error: str | None = None
+    error_type: str | None = None
+    hint: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Run the doctor for ``args.settings``/``args.env``; print text or ``--json``."""
+    report: dict[str, Any] = {}
+    steps: list[Step] = []
+    failure: BaseException | None = None
+    state: dict[str, Any] = {}
+    for name, action in (
+        ("settings", _settings_step),
+        ("source", _source_step),
+        ("credentials", _credentials_step),
+        ("token", _token_step),
+    ):
+        step = Step(name)
+        steps.append(step)
+        started = time.perf_counter()
+        try:
+            action(step, state, args)
+            step.ok = True
+        except N3XTCredsError as exc:
+            failure = exc
+            step.error, step.error_type = str(exc), type(exc).__name__
+            step.hint = _hint(exc, state)
+        finally:
+            step.seconds = time.perf_counter() - started
+        if failure is not None:
+            break
+    code = EXIT_OK if failure is None else exit_code_for(failure)
+    settings = state.get("settings")
+    if settings is not None:
+        report.update(
+            settings_file=str(settings.path),
+            settings_file_reason=settings.path_reason,
+            env=settings.env,
+            env_reason=settings.env_reason,
+            source=settings.source,
+            source_origin=settings.origin("source"),
+        )
+    report.update(
+        ok=failure is None,
+        exit_code=code,
+        steps=[{k: v for k, v in vars(s).items() if v not in (None, {})} for s in steps],
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_text(report, steps)
+    return code
+
+
+def _settings_step(step: Step, state: dict[str, Any], args: argparse.Namespace) -> None:
+    state["registry"] = registry = SourceRegistry()
+    settings = load_settings(args.settings, args.env, registry=registry)
+    state["settings"] = settings
+    step.detail = (
+        f"{settings.path} ({settings.path_reason}); environment {settings.env!r} "
+        f"({settings.env_reason}); token_url {settings.token_url} (from {settings.origin('token_url')})"
+    )
+
+
+def _source_step(step: Step, state: dict[str, Any], args: argparse.Namespace) -> None:
+    settings = state["settings"]
+    source = build_source(settings, registry=state["registry"])
+    state["source"] = source
+    # Constructing the Authenticator validates token_url/api_hosts the way the app will.
+    build_authenticator(settings, source).close()
+    chosen = settings.source if settings.source != "chain" else f"chain {list(settings.chain)}"
+    step.detail = f"{chosen} (from {settings.origin('source')}): {describe_source(source)}"
+
+
+def _credentials_step(step: Step, state: dict[str, Any], args: argparse.Namespace) -> None:
+    credentials = state["source"].get_credentials()
+    state["credentials"] = credentials
+    step.detail = (
+        f"client_id {credentials.client_id!r}, client_secret fingerprint "
+        f"{credentials.client_secret.fingerprint}"
+        + (f", from {credentials.source}" if credentials.source else "")
+    )
+    step.facts = {
+        "client_id": credentials.client_id,
+        "secret_fingerprint": credentials.client_secret.fingerprint,
+    }
+
+
+def _token_step(step: Step, state: dict[str, Any], args: argparse.Namespace) -> None:
+    settings = state["settings"]
+    request = build_token_request(settings.token_url, state["credentials"])
+    sent_at = time.monotonic()
+    try:
+        with httpx.Client(timeout=settings.timeout) as client:
+            answer = client.post(request.url, headers=request.headers, content=request.content)
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, url=settings.token_url) from None
+    token = parse_token_response(
+        TokenResponse(answer.status_code, answer.headers, answer.content),
+        obtained_at=sent_at,
+        refresh_margin=settings.refresh_margin,
+    )
+    refresh_in = max(0.0, token.stale_at - sent_at)
+    step.detail = (
+        f"HTTP {answer.status_code} from {settings.token_url}, request_id {token.request_id}; "
+        f"token fingerprint {token.access_token.fingerprint}, expires in {token.expires_in:g} s, "
+        f"refreshed after {refresh_in:g} s"
+    )
+    step.facts = {
+        "request_id": token.request_id,
+        "token_fingerprint": token.access_token.fingerprint,
+        "expires_in": token.expires_in,
+        "refresh_in": round(refresh_in, 3),
+    }
+
+
+def _hint(error: BaseException, state: dict[str, Any]) -> str:
+    settings = state.get("settings")
+    where = f"{settings.path} [{settings.env}]" if settings is not None else "the settings file"
+    hints: list[tuple[type[BaseException], Callable[[Any], str]]] = [
+        (
+            ConfigError,
+            lambda e: (
+                f"fix `{e.key or 'the named key'}` in {e.path or where} or the variable that sets it; "
+                "`n3xt-creds config` shows where every value comes from"
+            ),
+        ),
+        (
+            CredentialsNotFoundError,
+            lambda e: (
+                "provide the credentials at: " + ", ".join(e.looked_for)
+                if e.looked_for
+                else "provide the credentials where the source looks"
+            ),
+        ),
+        (
+            SourceError,
+            lambda e: "the secret backend failed; fix it (the message says what), then re-run",
+        ),
+        (
+            InvalidClientError,
+            lambda e: (
+                "N3XT rejected this client_id/secret pair (rotated or revoked?): update the "
+                f"secret where the source reads it; quote request_id {e.request_id} to N3XT support"
+            ),
+        ),
+        (
+            TokenRequestError,
+            lambda e: (
+                f"check token_url in {where} and the network path to it"
+                + (f"; quote request_id {e.request_id} to N3XT support" if e.request_id else "")
+            ),
+        ),
+    ]
+    for kind, make in hints:
+        if isinstance(error, kind):
+            return make(error)
+    return ""
+
+
+def _print_text(report: dict[str, Any], steps: list[Step]) -> None:
+    print("n3xt-creds check")
+    if "settings_file" in report:
+        print(f"  settings file: {report['settings_file']}  ({report['settings_file_reason']})")
+        print(f"  environment:   {report['env']}  ({report['env_reason']})")
+        print(f"  source:        {report['source']}  (from {report['source_origin']})")
+    for step in steps:
+        mark = "ok  " if step.ok else "FAIL"
+        print(f"[{mark}] {step.name:<12} {step.seconds * 1000:7.1f} ms  {step.detail}")
+        if step.error is not None:
+            for line in f"{step.error_type}: {step.error}".splitlines():
+                print(f"         {line}")
+            print(f"         hint: {step.hint}")
+    print("OK" if report["ok"] else f"FAILED (exit code {report['exit_code']})")

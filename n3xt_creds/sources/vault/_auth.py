@@ -1,0 +1,382 @@
+"""How VaultSource gets a Vault token: token, AppRole and Kubernetes auth, and renewal.
+
+The three public auth classes only say *how* to obtain a token. :class:`TokenKeeper`
+owns the token's life: it logs in when there is no token, renews a renewable token
+once two thirds of its TTL have passed, and logs in again when the token cannot be
+renewed, when a renewal comes back capped (the token is reaching its ``max_ttl``) or
+when Vault stops accepting it. Every Vault token is held as a :class:`~n3xt_creds.Secret`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ... import _environ
+from ..._secret import Secret
+from ...errors import ConfigError, SourceError
+from ._http import VaultHTTPError
+
+__all__ = [
+    "DEFAULT_KUBERNETES_JWT_FILE",
+    "TokenKeeper",
+    "VaultAppRoleAuth",
+    "VaultAuth",
+    "VaultKubernetesAuth",
+    "VaultTokenAuth",
+]
+
+_log = logging.getLogger("n3xt_creds")
+
+#: Where Kubernetes mounts the pod's service-account token (it is rotated in place).
+DEFAULT_KUBERNETES_JWT_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+_VAULT_TOKEN_FILE = "~/.vault-token"
+# A secret_id or JWT file is a few KiB at most; anything bigger is the wrong file.
+_MAX_CREDENTIAL_FILE_BYTES = 64 * 1024
+
+
+class VaultAuth(Protocol):
+    """What VaultSource needs from an auth method (the three classes below)."""
+
+    method: str
+
+    def describe(self) -> str:
+        """A secret-free description: method, where its inputs come from, mount."""
+        ...
+
+
+def _require_name(owner: str, key: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{owner}: {key} must be a non-empty string, got {value!r}", key=key)
+    return value.strip().strip("/") if key.endswith("mount") else value.strip()
+
+
+def _read_small_file(path: Path, *, what: str, source: str) -> str:
+    """Read a credential file for a login; errors name the file, never its content."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(_MAX_CREDENTIAL_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise SourceError(f"{source}: {what} file {path} does not exist", source="vault") from None
+    except OSError as exc:
+        raise SourceError(
+            f"{source}: cannot read {what} file {path}: {exc.strerror or type(exc).__name__}",
+            source="vault",
+        ) from None
+    if len(raw) > _MAX_CREDENTIAL_FILE_BYTES:
+        raise SourceError(f"{source}: {what} file {path} is larger than 64 KiB", source="vault")
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SourceError(
+            f"{source}: {what} file {path} is not UTF-8 text", source="vault"
+        ) from None
+    if not text:
+        raise SourceError(f"{source}: {what} file {path} is empty", source="vault")
+    return text
+
+
+class VaultTokenAuth:
+    """Use an existing Vault token (no login).
+
+    The token comes from, in order: the ``token`` argument; the ``VAULT_TOKEN``
+    variable (``token_var``); the file ``~/.vault-token`` (``token_file``), which
+    ``bao login``/``vault login`` and Vault Agent's file sink write. Variable and
+    file are read at every credentials read, so a token refreshed by an agent is
+    picked up. Such a token is not renewed by n3xt_creds (its owner renews it);
+    when Vault rejects it, the source raises :class:`~n3xt_creds.SourceError`.
+    """
+
+    method = "token"
+
+    def __init__(
+        self,
+        token: str | Secret | None = None,
+        *,
+        token_var: str = _environ.VAULT_TOKEN,
+        token_file: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self._token = token if isinstance(token, Secret) or token is None else Secret(token)
+        if self._token is not None and not self._token.get_secret_value().strip():
+            raise ConfigError("VaultTokenAuth: token is empty", key="token")
+        self.token_var = _require_name("VaultTokenAuth", "token_var", token_var)
+        self.token_file = str(token_file) if token_file is not None else _VAULT_TOKEN_FILE
+
+    def describe(self) -> str:
+        """Say where the token comes from (never the token)."""
+        if self._token is not None:
+            return "token (given to VaultTokenAuth)"
+        return f"token (from {self.token_var}, else {self.token_file})"
+
+    def __repr__(self) -> str:
+        return f"VaultTokenAuth({self.describe()!r})"
+
+    def resolve(self, environ: Mapping[str, str]) -> Secret:
+        """The token to use now; SourceError naming every place looked when there is none."""
+        if self._token is not None:
+            return self._token
+        value = environ.get(self.token_var, "").strip()
+        if value:
+            return Secret(value)
+        path = Path(self.token_file)
+        if self.token_file.startswith("~"):
+            home = environ.get("HOME")
+            path = Path(home) / self.token_file[2:] if home else path.expanduser()
+        if path.is_file():
+            return Secret(_read_small_file(path, what="Vault token", source="vault token auth"))
+        raise SourceError(
+            f"vault token auth: no Vault token: {self.token_var} is not set and {path} does "
+            "not exist. Export the token, run `bao login` (or `vault login`), or use "
+            "auth_method = approle / kubernetes",
+            source="vault",
+        )
+
+
+class VaultAppRoleAuth:
+    """Log in with AppRole: a ``role_id`` (not secret) and a ``secret_id`` (secret).
+
+    ``role_id`` is given directly or read from the variable ``role_id_var``
+    (default ``VAULT_ROLE_ID``). The ``secret_id`` is read at every login from the
+    file ``secret_id_file`` when set, else from the variable ``secret_id_var``
+    (default ``VAULT_SECRET_ID``) — never from settings and never kept beyond the
+    login. ``mount`` is the auth mount path (default ``approle``).
+    """
+
+    method = "approle"
+
+    def __init__(
+        self,
+        role_id: str | None = None,
+        *,
+        role_id_var: str = _environ.VAULT_ROLE_ID,
+        secret_id_var: str = _environ.VAULT_SECRET_ID,
+        secret_id_file: str | os.PathLike[str] | None = None,
+        mount: str = "approle",
+    ) -> None:
+        self.role_id = _require_name("VaultAppRoleAuth", "role_id", role_id) if role_id else None
+        self.role_id_var = _require_name("VaultAppRoleAuth", "role_id_var", role_id_var)
+        self.secret_id_var = _require_name("VaultAppRoleAuth", "secret_id_var", secret_id_var)
+        self.secret_id_file = Path(secret_id_file) if secret_id_file is not None else None
+        self.mount = _require_name("VaultAppRoleAuth", "mount", mount)
+
+    def _secret_id_origin(self) -> str:
+        return f"file {self.secret_id_file}" if self.secret_id_file else self.secret_id_var
+
+    def describe(self) -> str:
+        """Say where role_id and secret_id come from, and the mount."""
+        role = f"role_id {self.role_id}" if self.role_id else f"role_id from {self.role_id_var}"
+        return f"approle ({role}, secret_id from {self._secret_id_origin()}, mount {self.mount})"
+
+    def __repr__(self) -> str:
+        return f"VaultAppRoleAuth({self.describe()!r})"
+
+    def login(self, client: Any, environ: Mapping[str, str]) -> Mapping[str, Any]:
+        """POST auth/<mount>/login; return Vault's ``auth`` block."""
+        role_id = self.role_id or environ.get(self.role_id_var, "").strip()
+        if not role_id:
+            raise SourceError(
+                f"vault approle: no role_id: set `role_id` or the variable {self.role_id_var}",
+                source="vault",
+            )
+        if self.secret_id_file is not None:
+            secret_id = _read_small_file(
+                self.secret_id_file, what="AppRole secret_id", source="vault approle"
+            )
+        else:
+            secret_id = environ.get(self.secret_id_var, "").strip()
+            if not secret_id:
+                raise SourceError(
+                    f"vault approle: no secret_id: the variable {self.secret_id_var} is not set "
+                    "(or use secret_id_file)",
+                    source="vault",
+                )
+        try:
+            body = client.auth.approle.login(
+                role_id=role_id, secret_id=secret_id, use_token=False, mount_point=self.mount
+            )
+        except VaultHTTPError as exc:
+            if exc.transient:
+                raise
+            raise SourceError(
+                f"vault approle: login with role_id {role_id} at auth/{self.mount} was rejected "
+                f"({exc.status_code}: {exc.reason}). If the role_id is right, the secret_id from "
+                f"{self._secret_id_origin()} is expired, used up or revoked: a new secret_id is "
+                "needed (bao write -f auth/approle/role/<role>/secret-id)",
+                source="vault",
+            ) from None
+        return _auth_block(body, self.method)
+
+
+class VaultKubernetesAuth:
+    """Log in with Kubernetes auth: a Vault ``role`` and the pod's service-account JWT.
+
+    The JWT file (default ``/var/run/secrets/kubernetes.io/serviceaccount/token``)
+    is read again at every login, because the kubelet rotates projected tokens in
+    place. ``mount`` is the auth mount path (default ``kubernetes``).
+    """
+
+    method = "kubernetes"
+
+    def __init__(
+        self,
+        role: str,
+        *,
+        jwt_file: str | os.PathLike[str] = DEFAULT_KUBERNETES_JWT_FILE,
+        mount: str = "kubernetes",
+    ) -> None:
+        self.role = _require_name("VaultKubernetesAuth", "role", role)
+        self.jwt_file = Path(jwt_file)
+        self.mount = _require_name("VaultKubernetesAuth", "mount", mount)
+
+    def describe(self) -> str:
+        """Say which role, JWT file and mount are used."""
+        return f"kubernetes (role {self.role}, jwt {self.jwt_file}, mount {self.mount})"
+
+    def __repr__(self) -> str:
+        return f"VaultKubernetesAuth({self.describe()!r})"
+
+    def login(self, client: Any, environ: Mapping[str, str]) -> Mapping[str, Any]:
+        """POST auth/<mount>/login with the JWT read now; return Vault's ``auth`` block."""
+        jwt = _read_small_file(
+            self.jwt_file, what="service-account JWT", source="vault kubernetes auth"
+        )
+        try:
+            body = client.auth.kubernetes.login(
+                role=self.role, jwt=jwt, use_token=False, mount_point=self.mount
+            )
+        except VaultHTTPError as exc:
+            if exc.transient:
+                raise
+            raise SourceError(
+                f"vault kubernetes auth: login as role {self.role} at auth/{self.mount} was "
+                f"rejected ({exc.status_code}: {exc.reason}). Check that the role binds this "
+                f"pod's service account and namespace, and that {self.jwt_file} is current",
+                source="vault",
+            ) from None
+        return _auth_block(body, self.method)
+
+
+def _auth_block(body: Any, method: str) -> Mapping[str, Any]:
+    auth = body.get("auth") if isinstance(body, Mapping) else None
+    if not isinstance(auth, Mapping) or not isinstance(auth.get("client_token"), str):
+        raise SourceError(f"vault {method}: login answer carried no client token", source="vault")
+    return auth
+
+
+@dataclass
+class _Lease:
+    """A token obtained by login, and the clock readings that govern its renewal."""
+
+    token: Secret
+    obtained_at: float
+    ttl: float  # seconds; 0 means the token does not expire
+    renewable: bool
+    login_ttl: float  # the TTL the login granted: what each renewal asks for again
+
+    def expired(self, now: float) -> bool:
+        # A few seconds' margin so a token is not sent in its very last moments.
+        return bool(self.ttl) and now >= self.obtained_at + self.ttl - min(5.0, self.ttl * 0.1)
+
+    def due_for_renewal(self, now: float) -> bool:
+        return bool(self.ttl) and now >= self.obtained_at + self.ttl * 2 / 3
+
+
+def _lease_from(auth: Mapping[str, Any], now: float, login_ttl: float | None = None) -> _Lease:
+    ttl = float(auth.get("lease_duration") or 0)
+    return _Lease(
+        token=Secret(str(auth["client_token"])),
+        obtained_at=now,
+        ttl=ttl,
+        renewable=bool(auth.get("renewable")),
+        login_ttl=ttl if login_ttl is None else login_ttl,
+    )
+
+
+class TokenKeeper:
+    """Hands out a usable Vault token for each read, logging in and renewing as needed.
+
+    Not thread-safe on its own: VaultSource calls it under its lock. ``clock`` is a
+    monotonic clock in seconds (injected so tests can move time without sleeping).
+    """
+
+    def __init__(
+        self,
+        auth: VaultTokenAuth | VaultAppRoleAuth | VaultKubernetesAuth,
+        *,
+        environ: Mapping[str, str],
+        clock: Callable[[], float],
+    ) -> None:
+        self.auth = auth
+        self._environ = environ
+        self._clock = clock
+        self._lease: _Lease | None = None
+        self.logins = 0
+        self.renewals = 0
+
+    @property
+    def can_login(self) -> bool:
+        """True when a rejected token can be replaced by logging in again."""
+        return not isinstance(self.auth, VaultTokenAuth)
+
+    def forget(self) -> None:
+        """Drop the login token (Vault said it is no longer valid)."""
+        self._lease = None
+
+    def token(self, client: Any) -> Secret:
+        """A token valid now: the current one, a renewed one, or a fresh login."""
+        if isinstance(self.auth, VaultTokenAuth):
+            return self.auth.resolve(self._environ)
+        now = self._clock()
+        lease = self._lease
+        if lease is not None and not lease.expired(now):
+            if not lease.due_for_renewal(now):
+                return lease.token
+            if lease.renewable and self._renew(client, lease, now):
+                return lease.token
+        return self._login(client)
+
+    def _login(self, client: Any) -> Secret:
+        self._lease = None
+        auth = self.auth
+        assert not isinstance(auth, VaultTokenAuth)
+        block = auth.login(client, self._environ)
+        self._lease = lease = _lease_from(block, self._clock())
+        self.logins += 1
+        _log.debug(
+            "vault: logged in with %s (token ttl %gs, %s)",
+            auth.describe(),
+            lease.ttl,
+            "renewable" if lease.renewable else "not renewable",
+        )
+        return lease.token
+
+    def _renew(self, client: Any, lease: _Lease, now: float) -> bool:
+        """Renew in place; False when a fresh login is needed instead."""
+        client.token = lease.token.get_secret_value()
+        try:
+            body = client.auth.token.renew_self(increment=int(lease.login_ttl))
+        except VaultHTTPError as exc:
+            if exc.transient:
+                raise
+            # Revoked, expired or not renewable after all: log in again.
+            _log.debug("vault: token renewal refused (%s); logging in again", exc.status_code)
+            return False
+        auth = body.get("auth") if isinstance(body, Mapping) else None
+        if not isinstance(auth, Mapping):
+            return False
+        renewed = _lease_from({**auth, "client_token": lease.token.get_secret_value()}, now)
+        if renewed.ttl < lease.login_ttl:
+            # Capped by max_ttl: this token is near its end, replace it.
+            _log.debug(
+                "vault: token renewal capped at %gs (max_ttl); logging in again", renewed.ttl
+            )
+            return False
+        renewed.login_ttl = lease.login_ttl
+        self._lease = renewed
+        self.renewals += 1
+        _log.debug("vault: token renewed for %gs", renewed.ttl)
+        return True
