@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import httpx
 
+from .._text import escape_controls
 from ..credentials import Credentials
 from ..errors import CredentialsNotFoundError, InvalidClientError, SourceError, TokenRequestError
 from .retry import RetryPolicy, backoff_delay, request_id_note
@@ -51,6 +52,8 @@ logger = logging.getLogger("n3xt_creds")
 # Failures to get any answer that the flow turns into a retryable TokenRequestError.
 # Anything else a driver throws in propagates unchanged (it is a bug, or a cancellation).
 _TRANSPORT_ERRORS = (httpx.TransportError, OSError)
+# client_id and source names come from outside: escaped and cut before any log or message.
+_ID_LIMIT = 200
 
 
 class ReadCredentials(NamedTuple):
@@ -161,9 +164,9 @@ def refresh_flow(
                     requests_sent,
                     token.expires_in,
                     token.request_id,
-                    credentials.client_id,
+                    escape_controls(credentials.client_id, _ID_LIMIT),
                     credentials.client_secret.fingerprint,
-                    credentials.source or "?",
+                    escape_controls(credentials.source or "?", _ID_LIMIT),
                 )
                 return RefreshResult(token, credentials, requests_sent, elapsed)
 
@@ -192,7 +195,7 @@ def refresh_flow(
             error.status_code,
             error.request_id,
             delay,
-            credentials.client_id,
+            escape_controls(credentials.client_id, _ID_LIMIT),
             error,
         )
         yield Sleep(delay)
@@ -209,7 +212,7 @@ def _read_source(
                 "Token refresh failed: the credential source failed (%s: %s) and there are "
                 "no last good credentials to fall back on",
                 type(exc).__name__,
-                exc,
+                escape_controls(exc),
             )
             raise
         # Only our own message types reach the log: they are written never to hold a secret.
@@ -218,8 +221,8 @@ def _read_source(
             "(client_id=%s, secret fingerprint=%s) so a secret-store outage does not "
             "become an N3XT outage",
             type(exc).__name__,
-            exc,
-            last_good.client_id,
+            escape_controls(exc),
+            escape_controls(last_good.client_id, _ID_LIMIT),
             last_good.client_secret.fingerprint,
         )
         return last_good
@@ -233,7 +236,7 @@ def _reread_after_rejection(
     logger.warning(
         "N3XT rejected client_id=%s (secret fingerprint=%s)%s; re-reading the credential "
         "source once in case they were rotated",
-        rejected.client_id,
+        escape_controls(rejected.client_id, _ID_LIMIT),
         rejected.client_secret.fingerprint,
         request_id_note(error.request_id),
     )
@@ -242,7 +245,7 @@ def _reread_after_rejection(
     except (SourceError, CredentialsNotFoundError) as exc:
         failure = InvalidClientError(
             f"{error} Re-reading the credential source to pick up rotated credentials "
-            f"failed too ({type(exc).__name__}: {exc}).",
+            f"failed too ({type(exc).__name__}: {escape_controls(exc)}).",
             status_code=error.status_code,
             request_id=error.request_id,
         )
@@ -250,7 +253,7 @@ def _reread_after_rejection(
         if fresh.client_id != rejected.client_id or fresh.client_secret != rejected.client_secret:
             logger.info(
                 "The source now serves client_id=%s (secret fingerprint=%s); retrying once",
-                fresh.client_id,
+                escape_controls(fresh.client_id, _ID_LIMIT),
                 fresh.client_secret.fingerprint,
             )
             return fresh
@@ -259,10 +262,10 @@ def _reread_after_rejection(
 
 
 def _still_rejected(error: TokenRequestError, rejected: Credentials) -> InvalidClientError:
-    where = f" from {rejected.source}" if rejected.source else ""
+    where = f" from {escape_controls(rejected.source, _ID_LIMIT)}" if rejected.source else ""
     return InvalidClientError(
         f"N3XT rejects the credentials the source still serves after one re-read: "
-        f"client_id={rejected.client_id}, secret fingerprint {rejected.client_secret.fingerprint}"
+        f"client_id={escape_controls(rejected.client_id, _ID_LIMIT)}, secret fingerprint {rejected.client_secret.fingerprint}"
         f"{where} (HTTP {error.status_code}){request_id_note(error.request_id)}. Update the "
         "client secret where the source reads it (or the client_id, if the client was deleted).",
         status_code=error.status_code,

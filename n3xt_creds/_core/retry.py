@@ -17,7 +17,6 @@ import datetime
 import email.utils
 import math
 import random
-import re
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from .._text import escape_controls
 from ..errors import ConfigError, InvalidClientError, TokenRequestError
 
 __all__ = [
@@ -35,16 +35,12 @@ __all__ = [
     "http_failure",
     "parse_retry_after",
     "request_id_note",
-    "sanitize",
     "transport_error",
 ]
 
 # 2**62 already dwarfs any max_delay; capping the exponent keeps the float finite
 # however many attempts a policy allows.
 _MAX_EXPONENT = 62
-# Server-provided text (error codes, descriptions, content types) goes into messages
-# and logs: printable ASCII only, so it cannot forge log lines or terminal escapes.
-_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
 class RetryPolicy:
@@ -198,11 +194,6 @@ def _http_date(text: str) -> float | None:
     return parsed.timestamp()
 
 
-def sanitize(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, anything but printable ASCII replaced by ``?``."""
-    return _UNPRINTABLE.sub("?", text[:limit])
-
-
 def transport_error(exc: BaseException, *, url: str) -> TokenRequestError:
     """Turn a failure to get any answer (connect, timeout, reset) into a TokenRequestError.
 
@@ -212,7 +203,7 @@ def transport_error(exc: BaseException, *, url: str) -> TokenRequestError:
     the secret), its type and message are quoted instead.
     """
     kind, retryable = _transport_kind(exc)
-    detail = sanitize(str(exc), 200)
+    detail = escape_controls(str(exc), 200)
     message = (
         f"Token request to {display_url(url)} failed: {kind} ({type(exc).__name__}"
         f"{': ' + detail if detail else ''})."
@@ -290,7 +281,7 @@ def http_failure(
     body reported (``http_status`` is then the real one). 401 or ``invalid_client``
     means rejected credentials; 408, 429 and 5xx are transient (``retry_after`` read
     from ``Retry-After``); everything else is final, with a hint for the usual causes.
-    Only the ``error``/``error_description`` fields of ``body`` are quoted, sanitized.
+    Only the ``error``/``error_description`` fields of ``body`` are quoted, control characters escaped.
     """
     error_code = _safe_field(body, "error", 64)
     description = _safe_field(body, "error_description", 200)
@@ -341,4 +332,4 @@ def _safe_field(body: Mapping[str, Any] | None, name: str, limit: int) -> str:
     value = body.get(name) if body is not None else None
     if not isinstance(value, str):
         return ""
-    return sanitize(value, limit)
+    return escape_controls(value, limit)

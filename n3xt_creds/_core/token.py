@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from .._secret import Secret
+from .._text import escape_controls
 from ..credentials import Credentials
 from ..errors import TokenRequestError
 from .retry import (
@@ -30,7 +31,6 @@ from .retry import (
     header_value,
     http_failure,
     request_id_note,
-    sanitize,
     transport_error,
 )
 
@@ -322,7 +322,7 @@ def _request_id(body: Mapping[str, Any] | None, headers: Mapping[str, str]) -> s
 
 def _describe_content(response: TokenResponse) -> str:
     content_type = header_value(response.headers, "content-type") or "no content-type"
-    content_type = sanitize(content_type.split(";")[0].strip(), 60) or "?"
+    content_type = escape_controls(content_type.split(";")[0].strip(), 60) or "?"
     return f"{content_type}, {len(response.content)} bytes"
 
 
@@ -369,7 +369,7 @@ def _token_from_body(
         )
         token_type = "bearer"
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        shown = sanitize(token_type, 20) if isinstance(token_type, str) else "non-string"
+        shown = escape_controls(token_type, 20) if isinstance(token_type, str) else "non-string"
         raise invalid(f"its token_type is {shown!r}, not 'bearer'")
 
     expires_in = _expires_in(body.get("expires_in"), request_id)

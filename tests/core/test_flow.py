@@ -345,6 +345,24 @@ def test_invalid_client_when_reread_fails(clock: ManualClock, creds: Credentials
     assert info.value.__cause__ is None
 
 
+def test_outside_text_is_escaped_in_logs_and_errors(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    forged = "client-1\r\n2026-01-01 INFO forged line\x1b[2J"
+    creds = Credentials(forged, CANARY_SECRET, source="evil\nsource")
+    outage = SourceError("backend said\r\nFORGED", source="vault")
+    world = driver(clock, [response(503, {}), INVALID_CLIENT], [creds, outage])
+    with (
+        caplog.at_level(logging.DEBUG, logger="n3xt_creds"),
+        pytest.raises(InvalidClientError) as info,
+    ):
+        world.run(flow(clock))
+    texts = [str(info.value)] + [r.getMessage() for r in caplog.records]
+    assert any("client-1\\r\\n2026" in text for text in texts)
+    for text in texts:
+        assert "\n" not in text and "\r" not in text and "\x1b" not in text, text
+
+
 # -- the source failing: last-good credentials -----------------------------------------
 
 
