@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 from n3xt_creds import Credentials, Secret, SourceError
 from n3xt_creds._core.retry import RetryPolicy
@@ -42,15 +40,6 @@ class SwitchableSource:
             if self._failing:
                 raise SourceError("test source: backend down (on purpose)", source="test")
             return self._credentials
-
-
-def wait_until(predicate: Callable[[], bool], *, timeout: float = 10.0, what: str = "") -> None:
-    """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(0.002)
 
 
 def secret_of(credentials: Credentials) -> str:

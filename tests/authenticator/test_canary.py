@@ -16,7 +16,8 @@ from n3xt_creds import Credentials
 from n3xt_creds._core.stats import AuthEvent
 from n3xt_creds.adapters.requests import RequestsAuth
 from n3xt_creds.testing import Emulator, Fault, ManualClock
-from tests.authenticator._support import CANARY_SECRET, SwitchableSource, wait_until
+from tests._poll import wait_until
+from tests.authenticator._support import CANARY_SECRET, SwitchableSource
 from tests.authenticator.conftest import MakeAuth
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from n3xt_creds import AuthEvent, Secret
 from n3xt_creds.testing import Emulator, ManualClock
-from tests.authenticator._support import wait_until
+from tests._poll import wait_until
 from tests.authenticator.conftest import MakeAuth
 
 

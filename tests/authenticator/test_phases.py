@@ -13,7 +13,7 @@ import pytest
 
 from n3xt_creds import TokenRequestError
 from n3xt_creds.testing import Emulator, Fault, ManualClock
-from tests.authenticator._support import wait_until
+from tests._poll import wait_until
 from tests.authenticator.conftest import MakeAuth
 
 STALE = 3300 + 1

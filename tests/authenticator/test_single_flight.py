@@ -15,7 +15,7 @@ import pytest
 
 from n3xt_creds import Authenticator, N3XTCredsError
 from n3xt_creds.testing import Emulator, ManualClock
-from tests.authenticator._support import wait_until
+from tests._poll import wait_until
 from tests.authenticator.conftest import MakeAuth
 
 LATENCY = 0.2

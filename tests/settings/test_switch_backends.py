@@ -13,11 +13,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests._poll import wait_until
 
 from .test_switch import deployment, run_app
 
@@ -30,15 +31,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _wait_until(check, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +63,7 @@ def bao(tmp_path_factory):
             return False
 
     try:
-        _wait_until(healthy, timeout=20, what="the bao dev server")
+        wait_until(healthy, timeout=20, what="the bao dev server")
         yield url, token
     finally:
         process.terminate()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 
 from n3xt_creds.testing import Emulator
+from tests._poll import await_until
 
 from .conftest import grant_body
 
@@ -25,12 +25,11 @@ async def test_200_concurrent_token_requests_all_succeed(n3xt_emulator: Emulator
             for _ in range(CONNECTIONS)
         ]
         try:
-            deadline = time.monotonic() + 15
-            while n3xt_emulator.counters.in_flight < CONNECTIONS:
-                assert time.monotonic() < deadline, (
-                    f"only {n3xt_emulator.counters.in_flight} of {CONNECTIONS} requests arrived"
-                )
-                await asyncio.sleep(0.01)
+            await await_until(
+                lambda: n3xt_emulator.counters.in_flight >= CONNECTIONS,
+                timeout=15,
+                what=f"{CONNECTIONS} requests in flight at the emulator",
+            )
         finally:
             n3xt_emulator.resume()
         responses = await asyncio.gather(*tasks)

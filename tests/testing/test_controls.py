@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 import httpx
 import pytest
 
 from n3xt_creds import Secret
 from n3xt_creds.testing import Counters, Emulator, ManualClock
+from tests._poll import wait_until
 
 from .conftest import GrantFn, grant_body
 
@@ -192,14 +192,6 @@ def test_latency_refuses_bad_values(n3xt_emulator: Emulator, value: object) -> N
         n3xt_emulator.latency = value  # type: ignore[assignment]
 
 
-def poll(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        time.sleep(0.01)
-
-
 def test_pause_holds_answers_until_resume(n3xt_emulator: Emulator, grant: GrantFn) -> None:
     creds = n3xt_emulator.add_client()
     n3xt_emulator.pause()
@@ -211,7 +203,7 @@ def test_pause_holds_answers_until_resume(n3xt_emulator: Emulator, grant: GrantF
     threads = [threading.Thread(target=call) for _ in range(3)]
     for thread in threads:
         thread.start()
-    poll(lambda: n3xt_emulator.counters.in_flight == 3)
+    wait_until(lambda: n3xt_emulator.counters.in_flight == 3)
     assert statuses == []
 
     n3xt_emulator.resume()
@@ -281,7 +273,7 @@ def test_requests_from_before_a_reset_are_not_counted_after_it(
     statuses: list[int] = []
     thread = threading.Thread(target=lambda: statuses.append(grant(creds).status_code))
     thread.start()
-    poll(lambda: n3xt_emulator.counters.in_flight == 1)
+    wait_until(lambda: n3xt_emulator.counters.in_flight == 1)
 
     n3xt_emulator.reset()  # releases the held request; its client no longer exists
     thread.join(timeout=5)

@@ -5,23 +5,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 
 import httpx
 import pytest
 
 from n3xt_creds.testing import Emulator, Fault
+from tests._poll import wait_until
 
 from .conftest import GrantFn, grant_body
-
-
-def poll(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for ``condition`` with a deadline instead of sleeping a fixed time."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize(
@@ -117,7 +108,7 @@ def test_hang_outlasts_the_client_timeout(n3xt_emulator: Emulator, grant: GrantF
 
     assert n3xt_emulator.counters.token_requests == {"hang": 1}
     # The emulator notices the client hung up and frees the request.
-    poll(lambda: n3xt_emulator.counters.in_flight == 0)
+    wait_until(lambda: n3xt_emulator.counters.in_flight == 0)
     assert grant(creds).status_code == 200
 
 
@@ -146,7 +137,7 @@ def test_stop_returns_promptly_with_a_hanging_request(http: httpx.Client) -> Non
     thread = threading.Thread(target=hang)
     thread.start()
     try:
-        poll(lambda: em.counters.in_flight == 1)
+        wait_until(lambda: em.counters.in_flight == 1)
         started = time.monotonic()
         em.stop()
         stop_seconds = time.monotonic() - started

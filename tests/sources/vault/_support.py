@@ -153,13 +153,3 @@ def service_account_jwt(jti: str) -> str:
         "jti": jti,
     }
     return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
-
-
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll ``check`` until true or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -31,12 +31,12 @@ import pytest
 import requests
 
 from n3xt_creds.sources.vault import VaultSource
+from tests._poll import wait_until
 from tests.sources.vault._support import (
     K8S_NAMESPACE,
     K8S_SERVICE_ACCOUNT,
     RequestLog,
     free_port,
-    wait_until,
 )
 
 READ_POLICY = "n3xt-read"

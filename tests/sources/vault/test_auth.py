@@ -15,7 +15,8 @@ import pytest
 from n3xt_creds import SourceError
 from n3xt_creds.sources.vault import VaultAppRoleAuth, VaultKubernetesAuth, VaultSource
 from n3xt_creds.testing import ManualClock
-from tests.sources.vault._support import assert_no_secret, service_account_jwt, wait_until
+from tests._poll import wait_until
+from tests.sources.vault._support import assert_no_secret, service_account_jwt
 
 pytestmark = pytest.mark.vault
 
