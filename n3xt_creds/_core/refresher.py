@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..credentials import Credentials
 from ..errors import N3XTCredsError
-from ..sources.base import CredentialSource
 from .cache import BACKGROUND_RETRY_INTERVAL, CachedToken, Flight, TokenCell
 from .flow import ReadCredentials, RefreshResult, refresh_flow, run_async, run_sync
 from .retry import RetryPolicy
@@ -32,6 +31,8 @@ from .transport import TokenHttp
 
 if TYPE_CHECKING:
     import asyncio
+
+    from ..sources.base import CredentialSource
 
 __all__ = ["Refresher"]
 
