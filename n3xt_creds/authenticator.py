@@ -30,7 +30,7 @@ import httpx
 
 from ._core.arguments import checked_token_url, positive_seconds
 from ._core.cache import CachedToken
-from ._core.hosts import HostAllowlist
+from ._core.hosts import HostAllowlist, is_loopback
 from ._core.refresher import Refresher
 from ._core.retry import RetryPolicy
 from ._core.stats import AuthenticatorStats, AuthEvent, StatsRecorder
@@ -96,7 +96,9 @@ class Authenticator(httpx.Auth):
         self.token_url = checked_token_url(token_url)
         self.refresh_margin = positive_seconds("refresh_margin", refresh_margin)
         self.timeout = positive_seconds("timeout", timeout)
-        self._hosts = HostAllowlist(api_hosts)
+        # Loopback gets the token only when listed, or when the token endpoint itself is
+        # loopback (local testing): a sidecar on localhost never sees a production token.
+        self._hosts = HostAllowlist(api_hosts, loopback=is_loopback(httpx.URL(self.token_url).host))
         self.api_hosts = self._hosts.patterns
         if not isinstance(retry, RetryPolicy):
             raise ConfigError(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import errno
 import math
 import random
 import time
@@ -198,7 +199,8 @@ def transport_error(exc: BaseException, *, url: str) -> TokenRequestError:
     """Turn a failure to get any answer (connect, timeout, reset) into a TokenRequestError.
 
     Everything that might work on a second try is retryable; a URL httpx cannot
-    send to at all (``UnsupportedProtocol``) is final. The message names the URL and
+    send to at all (``UnsupportedProtocol``) is final, and so is running out of file
+    descriptors (EMFILE/ENFILE: a local limit, not the network). The message names the URL and
     the kind of failure; the original exception is not chained (its request holds
     the secret), its type and message are quoted instead.
     """
@@ -228,7 +230,37 @@ def display_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
+# Failures of this process, not of the network: another try cannot help and only
+# burns the descriptors or memory that are missing.
+_LOCAL_RESOURCE_ERRNOS = {
+    errno.EMFILE: "this process has too many open files (EMFILE: the per-process "
+    "descriptor limit, ulimit -n, is reached)",
+    errno.ENFILE: "the system has too many open files (ENFILE: the system-wide "
+    "descriptor table is full)",
+}
+
+
+def _local_resource_error(exc: BaseException) -> str | None:
+    """What local resource ran out, if ``exc`` or an exception it chains is EMFILE/ENFILE."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _LOCAL_RESOURCE_ERRNOS:
+            return _LOCAL_RESOURCE_ERRNOS[current.errno]
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _transport_kind(exc: BaseException) -> tuple[str, bool]:
+    local = _local_resource_error(exc)
+    if local is not None:
+        return (
+            f"a local resource error, not a network failure: {local}. It is not retried; "
+            "close unused clients and authenticators (share one per process) or raise the "
+            "limit",
+            False,
+        )
     kinds: list[tuple[type[BaseException], str, bool]] = [
         (httpx.ConnectTimeout, "timed out connecting", True),
         (httpx.ReadTimeout, "timed out waiting for the answer", True),

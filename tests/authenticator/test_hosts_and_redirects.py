@@ -12,9 +12,10 @@ import httpx
 import pytest
 import requests
 
-from n3xt_creds import Authenticator
+from n3xt_creds import Authenticator, ConfigError
 from n3xt_creds._core.hosts import HostAllowlist
 from n3xt_creds.adapters.requests import RequestsAuth
+from tests.authenticator._support import SwitchableSource
 
 
 class Recorder(ThreadingHTTPServer):
@@ -158,15 +159,17 @@ def test_requests_adapter_skips_other_hosts(auth: Authenticator) -> None:
         ("https", "api.n3xt.io", True),
         ("https", "a.b.n3xt.io", True),
         ("https", "API.N3XT.IO", True),
+        ("https", "api.n3xt.io.", True),  # the same absolute name
         ("https", "n3xt.io", False),  # *.n3xt.io means subdomains
+        ("https", "eviln3xt.io", False),
         ("https", "payments.example.com", True),  # exact entry
         ("https", "x.payments.example.com", False),
         ("http", "api.n3xt.io", False),
         ("https", "api.n3xt.io.evil.com", False),
-        ("http", "127.0.0.1", True),
-        ("http", "127.9.9.9", True),
-        ("http", "localhost", True),
-        ("http", "::1", True),
+        ("http", "127.0.0.1", False),  # loopback only when listed or token_url is loopback
+        ("http", "localhost", False),
+        ("https", "localhost", False),
+        ("http", "::1", False),
         ("http", "10.0.0.1", False),
         ("ws", "api.n3xt.io", False),
     ],
@@ -174,3 +177,95 @@ def test_requests_adapter_skips_other_hosts(auth: Authenticator) -> None:
 def test_allowlist_decisions(scheme: str, host: str, allowed: bool) -> None:
     allowlist = HostAllowlist(["*.n3xt.io", "payments.example.com"])
     assert allowlist.allows(scheme, host) is allowed
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "allowed"),
+    [
+        ("http", "127.0.0.1", True),
+        ("http", "127.9.9.9", True),
+        ("http", "localhost", True),
+        ("https", "LOCALHOST", True),
+        ("http", "::1", True),
+        ("http", "localhost.", False),  # resolved through DNS: not loopback
+        ("https", "localhost.", False),
+        ("http", "10.0.0.1", False),
+    ],
+)
+def test_loopback_allowed_when_the_token_endpoint_is_loopback(
+    scheme: str, host: str, allowed: bool
+) -> None:
+    allowlist = HostAllowlist(["*.n3xt.io"], loopback=True)
+    assert allowlist.allows(scheme, host) is allowed
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "allowed"),
+    [
+        ("http", "localhost", True),
+        ("http", "::1", True),
+        ("http", "127.0.0.1", False),  # not listed
+        ("http", "localhost.", False),
+    ],
+)
+def test_listed_loopback_hosts_only(scheme: str, host: str, allowed: bool) -> None:
+    allowlist = HostAllowlist(["*.n3xt.io", "localhost", "[::1]"])
+    assert allowlist.allows(scheme, host) is allowed
+
+
+@pytest.mark.parametrize(
+    ("pattern", "intended"),
+    [
+        ("*", "'*.n3xt.io'"),
+        ("*n3xt.io", "'*.n3xt.io'"),
+        ("*.com", "'*.example.com'"),
+        ("*.co.uk", "'*.example.co.uk'"),
+        ("*.github.io", "'*.example.github.io'"),
+        ("*.io", "'*.example.io'"),
+        ("*.s3.amazonaws.com", "'*.example.s3.amazonaws.com'"),
+        ("api-*n3xt.io", "'*.n3xt.io'"),
+    ],
+)
+def test_over_broad_patterns_are_refused_with_the_intended_form(
+    pattern: str, intended: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        HostAllowlist([pattern])
+    assert info.value.key == "api_hosts"
+    assert "matches too much" in str(info.value)
+    assert intended in str(info.value)
+
+
+@pytest.mark.parametrize("pattern", ["*.n3xt.io", "api-*.n3xt.io", "*.pay.example.co.uk"])
+def test_narrow_patterns_are_accepted(pattern: str) -> None:
+    assert HostAllowlist([pattern]).patterns == (pattern,)
+
+
+def test_warned_hosts_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    allowlist = HostAllowlist(["*.n3xt.io"])
+    with caplog.at_level(logging.ERROR, logger="n3xt_creds"):  # the warnings are not the point
+        for i in range(5000):
+            allowlist.allows("https", f"h{i}.example.com")
+    assert len(allowlist._warned) <= 1024
+    assert len(allowlist._decisions) <= 1024
+
+
+def test_a_sidecar_on_localhost_never_gets_a_production_token(
+    source: SwitchableSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    # token_url is not loopback: a request to a loopback sidecar goes out without the token.
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization"))
+        return httpx.Response(200)
+
+    auth = Authenticator(source, token_url="https://authn.alpha.n3xt.io/v1/public/p/oauth2/token")
+    with caplog.at_level(logging.WARNING, logger="n3xt_creds"):
+        with httpx.Client(auth=auth, transport=httpx.MockTransport(handler)) as client:
+            client.get("http://localhost:3500/v1.0/invoke")
+            client.get("http://127.0.0.1:3500/v1.0/invoke")
+    auth.close()
+    assert seen == [None, None]
+    assert source.reads == 0  # no token was even fetched
+    assert "when api_hosts lists it" in caplog.text

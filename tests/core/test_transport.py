@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import httpx
 import pytest
 
@@ -64,3 +68,73 @@ def test_exception_message_is_sanitized_and_truncated() -> None:
     assert "\n" not in message
     assert "\x1b" not in message
     assert "x" * 201 not in message
+
+
+_EMFILE_SCRIPT = r"""
+import json, logging, os, resource, socket
+import httpx
+from n3xt_creds import Authenticator, Credentials, TokenRequestError
+from n3xt_creds._core.retry import RetryPolicy
+
+class Source:
+    def get_credentials(self):
+        return Credentials("client-1", "s3cret-value")
+
+records = []
+logging.getLogger("n3xt_creds").addHandler(logging.Handler())
+logging.getLogger("n3xt_creds").handlers[0].emit = records.append
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen()
+url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1/public/p/oauth2/token"
+client = httpx.Client()  # made before the limit: loading the CA bundle opens files
+auth = Authenticator(Source(), token_url=url, http_client=client,
+                     retry=RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.001))
+highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))
+filler = []
+try:
+    while True:
+        filler.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+try:
+    auth.get_token()
+except TokenRequestError as exc:
+    error = exc
+for fd in filler:
+    os.close(fd)
+listener.settimeout(0.2)
+try:
+    listener.accept()
+    connected = True
+except TimeoutError:
+    connected = False
+print(json.dumps({
+    "message": str(error),
+    "retryable": error.retryable,
+    "attempt_warnings": sum("attempt" in r.getMessage() for r in records),
+    "connected": connected,
+}))
+"""
+
+
+def test_too_many_open_files_is_a_local_error_and_not_retried() -> None:
+    # A real EMFILE: the descriptor limit is lowered in a child interpreter.
+    done = subprocess.run(
+        [sys.executable, "-c", _EMFILE_SCRIPT],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["retryable"] is False
+    assert "too many open files (EMFILE" in result["message"]
+    assert "local resource error" in result["message"]
+    assert "could not connect" not in result["message"]
+    assert result["attempt_warnings"] == 0  # one token request, no retries
+    assert result["connected"] is False
+    assert "s3cret-value" not in done.stdout + done.stderr
