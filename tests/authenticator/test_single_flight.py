@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import httpx
 import pytest
 
 from n3xt_creds import Authenticator, N3XTCredsError
 from n3xt_creds.testing import Emulator, ManualClock
-from tests._poll import wait_until
+from tests._poll import await_until, wait_until
 from tests.authenticator.conftest import MakeAuth
 
 LATENCY = 0.2
@@ -127,26 +126,29 @@ def test_two_event_loops_in_two_threads_make_one_request(
 async def test_the_event_loop_keeps_running_during_a_refresh(
     n3xt_emulator: Emulator, auth: Authenticator
 ) -> None:
-    n3xt_emulator.latency = LATENCY
-    gaps: list[float] = []
-    done = asyncio.Event()
+    # The emulator holds the token answer until resumed: while the refresh is in
+    # flight, other tasks on this loop must keep running (no timing bound needed: a
+    # blocked loop would never run the ticks the test waits for).
+    n3xt_emulator.pause()
+    ticks = 0
 
     async def ticker() -> None:
-        last = time.perf_counter()
-        while not done.is_set():
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
 
+    refresh = asyncio.ensure_future(auth.aget_token())
     tick = asyncio.ensure_future(ticker())
-    await auth.aget_token()
-    done.set()
-    await tick
-    # The refresh takes >= 0.2 s; the loop kept ticking through it (generous bound:
-    # a blocked loop would show one gap of ~0.2 s).
-    assert len(gaps) > 5
-    assert max(gaps) < 0.15
+    try:
+        await await_until(lambda: n3xt_emulator.counters.in_flight == 1, what="token request")
+        seen = ticks
+        await await_until(lambda: ticks >= seen + 50, what="50 ticks during the refresh")
+        assert not refresh.done()
+    finally:
+        n3xt_emulator.resume()
+    assert await refresh
+    tick.cancel()
 
 
 async def test_cancelling_the_caller_does_not_abort_the_shared_refresh(
