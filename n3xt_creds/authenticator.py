@@ -34,6 +34,7 @@ from ._core.hosts import HostAllowlist, is_loopback
 from ._core.refresher import Refresher
 from ._core.retry import RetryPolicy
 from ._core.stats import AuthenticatorStats, AuthEvent, StatsRecorder
+from ._core.telemetry import Telemetry
 from ._core.transport import TokenHttp
 from .errors import ConfigError
 from .sources.base import CredentialSource, describe_source
@@ -64,6 +65,11 @@ class Authenticator(httpx.Auth):
     ``clock`` (monotonic seconds), ``http_client`` and ``async_http_client`` can be
     injected; clients you pass are used as they are and never closed by us.
     ``on_event`` receives an :class:`~n3xt_creds.AuthEvent` for metrics.
+    With ``opentelemetry-api`` installed (extra ``otel``) the slow path records
+    OpenTelemetry metrics and spans (docs/observability.md) through the global
+    providers, or ``meter_provider``/``tracer_provider``; ``telemetry_client_id=True``
+    adds the client_id to the token metrics (off: it multiplies series, and may be
+    confidential).
 
     Use it as ``httpx.Client(auth=authenticator)`` / ``httpx.AsyncClient(auth=...)``,
     or call :meth:`get_token`/:meth:`headers` (:meth:`aget_token`/:meth:`aheaders`).
@@ -85,6 +91,9 @@ class Authenticator(httpx.Auth):
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
         on_event: Callable[[AuthEvent], object] | None = None,
+        meter_provider: Any = None,
+        tracer_provider: Any = None,
+        telemetry_client_id: bool = False,
     ) -> None:
         if not callable(getattr(source, "get_credentials", None)):
             raise ConfigError(
@@ -121,7 +130,15 @@ class Authenticator(httpx.Auth):
         self._http = TokenHttp(
             timeout=self.timeout, http_client=http_client, async_http_client=async_http_client
         )
-        self._stats = StatsRecorder(on_event)
+        self._telemetry = Telemetry(
+            token_url=self.token_url,
+            source=source,
+            clock=clock,
+            meter_provider=meter_provider,
+            tracer_provider=tracer_provider,
+            record_client_id=bool(telemetry_client_id),
+        )
+        self._stats = StatsRecorder(on_event, self._telemetry)
         self._refresher = Refresher(
             source,
             token_url=self.token_url,
@@ -130,6 +147,7 @@ class Authenticator(httpx.Auth):
             clock=clock,
             http=self._http,
             stats=self._stats,
+            telemetry=self._telemetry,
         )
         # The hot path reads the cached token straight from the cell: one attribute hop less.
         self._cell = self._refresher.cell
@@ -199,6 +217,7 @@ class Authenticator(httpx.Auth):
         self._api_rejected(cached.header)
         if not isinstance(request.stream, httpx.ByteStream):
             logger.info("API answered 401; not replaying: the request body was a stream")
+            self._telemetry.api_unauthorized(replayed=False)
             return
         fresh: CachedToken = yield _NEED_TOKEN
         request.headers["Authorization"] = fresh.header

@@ -26,6 +26,7 @@ from .cache import BACKGROUND_RETRY_INTERVAL, CachedToken, Flight, TokenCell
 from .flow import ReadCredentials, RefreshResult, refresh_flow, run_async, run_sync
 from .retry import RetryPolicy
 from .stats import AuthEvent, StatsRecorder
+from .telemetry import Telemetry
 from .token import Phase
 from .transport import TokenHttp
 
@@ -52,6 +53,7 @@ class Refresher:
         clock: Callable[[], float],
         http: TokenHttp,
         stats: StatsRecorder,
+        telemetry: Telemetry,
     ) -> None:
         self._source = source
         self._token_url = token_url
@@ -64,6 +66,8 @@ class Refresher:
         # source read; one that does lost its leader (a task destroyed with its loop).
         self._abandon_after = retry.deadline + 3 * http.timeout + 5.0
         self.cell = TokenCell(abandon_after=self._abandon_after)
+        self._telemetry = telemetry
+        telemetry.watch_expiry(functools.partial(_expires_at, self.cell))
         self.last_good: Credentials | None = None
         self.tasks: set[asyncio.Task[None]] = set()  # strong refs: asyncio keeps weak ones
         self.threads: list[threading.Thread] = []
@@ -84,9 +88,13 @@ class Refresher:
         return None, None
 
     def cached_sync(self) -> CachedToken:
+        looked_up = False
         while True:
             now = self._clock()
             cached, background = self._usable(now, None)
+            if not looked_up:
+                looked_up = True
+                self._telemetry.cache_lookup("process", hit=cached is not None)
             if background is not None:
                 self._start_background_thread(background)
             if cached is not None:
@@ -108,9 +116,15 @@ class Refresher:
         import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
         loop = asyncio.get_running_loop()
+        looked_up = False
         while True:
             now = self._clock()
             cached, background = self._usable(now, loop)
+            if not looked_up:
+                looked_up = True
+                if not self._telemetry.loaded:  # importing opentelemetry takes ~25 ms
+                    await asyncio.to_thread(self._telemetry.load)
+                self._telemetry.cache_lookup("process", hit=cached is not None)
             if background is not None:
                 self._start_task(loop, background)
             if cached is not None:
@@ -155,14 +169,18 @@ class Refresher:
 
     # -- leading a refresh ------------------------------------------------------------
 
-    def _new_flow(self) -> Generator[Any, object, RefreshResult]:
-        return refresh_flow(
+    def _new_flow(self, flight: Flight) -> Generator[Any, object, RefreshResult]:
+        trigger = self._telemetry.trigger(
+            background=flight.background, has_token=self.cell.current is not None
+        )
+        flow = refresh_flow(
             token_url=self._token_url,
             refresh_margin=self._refresh_margin,
             policy=self._retry,
             last_good=self.last_good,
             clock=self._clock,
         )
+        return self._telemetry.observe(flow, trigger=trigger)
 
     def _read_credentials(self, action: ReadCredentials) -> Credentials:
         # Sources read their backend at every call, so the invalid_client re-read
@@ -179,7 +197,7 @@ class Refresher:
         with self._settling(flight) as settle:
             settle(
                 run_sync(
-                    self._new_flow(),
+                    self._new_flow(flight),
                     read=self._read_credentials,
                     send=self._http.send,
                     sleep=time.sleep,
@@ -192,7 +210,7 @@ class Refresher:
         with self._settling(flight) as settle:
             async with self._http.async_client() as client:
                 result = await run_async(
-                    self._new_flow(),
+                    self._new_flow(flight),
                     read=self._aread_credentials,
                     send=functools.partial(self._http.asend, client),
                     sleep=asyncio.sleep,
@@ -292,6 +310,12 @@ class Refresher:
         self.cell.reset_after_fork()
         self.tasks = set()
         self.threads = []
+
+
+def _expires_at(cell: TokenCell) -> float | None:
+    """The cached token's expiry (for the telemetry gauge), ``None`` without one."""
+    cached = cell.current
+    return None if cached is None else cached.token.expires_at
 
 
 def _refuse_to_block_own_loop(flight: Flight) -> None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    from .telemetry import Telemetry
 
 __all__ = ["AuthEvent", "AuthenticatorStats", "EventKind", "StatsRecorder"]
 
@@ -63,10 +66,16 @@ class AuthenticatorStats(NamedTuple):
 
 
 class StatsRecorder:
-    """Thread-safe counters plus the ``on_event`` hook (whose exceptions are logged, not raised)."""
+    """Thread-safe counters plus the ``on_event`` hook (whose exceptions are logged, not raised).
 
-    def __init__(self, on_event: Callable[[AuthEvent], object] | None) -> None:
+    Every event also goes to ``telemetry`` (OpenTelemetry), when given.
+    """
+
+    def __init__(
+        self, on_event: Callable[[AuthEvent], object] | None, telemetry: Telemetry | None = None
+    ) -> None:
         self._on_event = on_event
+        self._telemetry = telemetry
         self._lock = threading.Lock()
         self.refreshes = 0
         self.failures = 0
@@ -83,6 +92,8 @@ class StatsRecorder:
                 self.failures += 1
             elif event.kind == "request_replayed":
                 self.replays += 1
+        if self._telemetry is not None:
+            self._telemetry.on_event(event)
         if self._on_event is None:
             return
         try:

@@ -9,7 +9,15 @@ import types
 
 import n3xt_creds
 
-HEAVY_MODULES = ("boto3", "botocore", "hvac", "dynaconf", "requests", "importlib.metadata")
+HEAVY_MODULES = (
+    "boto3",
+    "botocore",
+    "hvac",
+    "dynaconf",
+    "requests",
+    "importlib.metadata",
+    "opentelemetry",
+)
 
 
 def test_all_lists_every_public_name_and_nothing_else() -> None:

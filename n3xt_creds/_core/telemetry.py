@@ -1,0 +1,653 @@
+"""OpenTelemetry metrics and traces of the slow path (issue 14; names pinned in DESIGN.md).
+
+n3xt_creds depends on ``opentelemetry-api`` only (extra ``otel``), as OpenTelemetry asks
+of libraries: the application installs and configures the SDK and its exporters. Without
+the API installed, or without an SDK configured, everything here is a no-op.
+
+The API costs ~25 ms to import, so ``import n3xt_creds`` never loads it: a
+:class:`Telemetry` loads it on the first refresh (async callers in a worker thread, so
+the event loop never blocks on it). The hot path, a fresh cached token, never comes here.
+
+What is recorded (low-cardinality attributes; never a token, a secret, a fingerprint of
+either, a URL query or, unless ``record_client_id`` is set, the client_id):
+
+=========================================  =======  =============================================
+metric                                     unit     attributes
+=========================================  =======  =============================================
+``n3xt_creds.token.requests``              request  result (success | invalid_client | rejected
+                                                    | transient), error.type on failures,
+                                                    server.address
+``n3xt_creds.token.request.duration``      s        result, server.address
+``n3xt_creds.token.refreshes``             refresh  trigger (cold | expired | stale | api_401 |
+                                                    invalidate | rotation), result (success |
+                                                    failure), error.type on failures
+``n3xt_creds.token.refresh.duration``      s        trigger, result
+``n3xt_creds.token.expires_in`` (gauge)    s        server.address
+``n3xt_creds.source.reads``                read     source, result (success | not_found |
+                                                    error), error.type on failures
+``n3xt_creds.cache.lookups``               lookup   level (process | shared), result (hit | miss)
+``n3xt_creds.credentials.last_good``       refresh  source
+``n3xt_creds.token.remembered_failures``   call     error.type
+``n3xt_creds.api.unauthorized``            request  action (replayed | passed_through)
+=========================================  =======  =============================================
+
+Traces: a ``n3xt_creds refresh`` span (internal) per refresh, with a ``n3xt_creds source
+read`` span (internal) per source read and a ``POST`` span (client, HTTP semantic
+conventions) per token request as its children; events on the refresh span for each
+retry (``retry``), the ``invalid_client`` re-read (``invalid_client_reread``) and a
+fall-back to the last good credentials (``last_good_credentials``). The token request
+span suppresses ``opentelemetry-instrumentation-httpx`` beneath it (it *is* the HTTP
+client span: one span and one ``http.client`` measurement less, never two) and
+propagates its trace context in the request headers as that instrumentation would.
+Neither the request body nor any header value is ever recorded.
+
+Other modules report what only they see through a few calls: :meth:`Telemetry.observe`
+(the refresh flow), :meth:`Telemetry.trigger` (why a refresh starts),
+:meth:`Telemetry.cache_lookup`, :meth:`Telemetry.remembered_failure`,
+:meth:`Telemetry.api_unauthorized` and :meth:`Telemetry.on_event` (fed every
+:class:`~n3xt_creds.AuthEvent`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import urllib.parse
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..credentials import Credentials
+from ..errors import CredentialsNotFoundError, InvalidClientError, TokenRequestError
+from .flow import (
+    Action,
+    ReadCredentials,
+    RefreshFlow,
+    RefreshResult,
+    SendTokenRequest,
+    Sleep,
+)
+from .token import TokenResponse
+
+if TYPE_CHECKING:
+    from .stats import AuthEvent
+
+__all__ = ["METRICS", "SCHEMA_URL", "CacheLevel", "Telemetry", "Trigger", "source_kind"]
+
+Trigger = Literal["cold", "expired", "stale", "api_401", "invalidate", "rotation"]
+CacheLevel = Literal["process", "shared"]
+
+#: The OpenTelemetry semantic conventions the HTTP attributes follow.
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.26.0"
+_SCOPE = "n3xt_creds"
+
+# HTTP client duration buckets recommended by the HTTP semantic conventions (seconds).
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+
+#: Every instrument: name -> (kind, unit, description). Kind is counter, histogram or gauge.
+METRICS: Mapping[str, tuple[str, str, str]] = {
+    "n3xt_creds.token.requests": (
+        "counter",
+        "{request}",
+        "Token requests sent to N3XT, by result (success, invalid_client, rejected, transient).",
+    ),
+    "n3xt_creds.token.request.duration": (
+        "histogram",
+        "s",
+        "Duration of one token request, from sending it to its answer or failure.",
+    ),
+    "n3xt_creds.token.refreshes": (
+        "counter",
+        "{refresh}",
+        "Token refreshes (each may send several requests), by trigger and result.",
+    ),
+    "n3xt_creds.token.refresh.duration": (
+        "histogram",
+        "s",
+        "Duration of one whole refresh: source read, token requests, retries and waits.",
+    ),
+    "n3xt_creds.token.expires_in": (
+        "gauge",
+        "s",
+        "Seconds until the cached token expires (absent while there is none).",
+    ),
+    "n3xt_creds.source.reads": (
+        "counter",
+        "{read}",
+        "Credential source reads, by source and result (success, not_found, error).",
+    ),
+    "n3xt_creds.cache.lookups": (
+        "counter",
+        "{lookup}",
+        "Token cache lookups on the slow path, by level (process, shared) and result.",
+    ),
+    "n3xt_creds.credentials.last_good": (
+        "counter",
+        "{refresh}",
+        "Refreshes that used the last good credentials because the source failed.",
+    ),
+    "n3xt_creds.token.remembered_failures": (
+        "counter",
+        "{call}",
+        "Calls answered with a remembered refresh failure, without a token request.",
+    ),
+    "n3xt_creds.api.unauthorized": (
+        "counter",
+        "{request}",
+        "API 401 answers to requests carrying our token: replayed with a new token, "
+        "or passed through to the caller.",
+    ),
+}
+
+_SOURCE_KINDS = {
+    "EnvSource": "env",
+    "FileSource": "file",
+    "VaultSource": "vault",
+    "AwsSecretsManagerSource": "aws",
+    "ChainSource": "chain",
+}
+
+
+def source_kind(source: object) -> str:
+    """A low-cardinality name for ``source``: ``env``, ``file``, ``vault``, ``aws``,
+    ``chain``, or the class name of any other (plugin) source."""
+    name = type(source).__name__
+    return _SOURCE_KINDS.get(name, name)
+
+
+def _error_type(exc: BaseException) -> str:
+    # As opentelemetry-instrumentation-httpx does: the class's qualified name, no message.
+    return type(exc).__qualname__
+
+
+class _Otel:
+    """The loaded API objects and instruments for one (meter, tracer) provider pair."""
+
+    def __init__(self, meter_provider: Any, tracer_provider: Any) -> None:
+        # Imported here, on the first refresh: never by `import n3xt_creds`.
+        from opentelemetry import context, metrics, propagate, trace  # noqa: PLC0415
+        from opentelemetry.context import (  # noqa: PLC0415
+            _SUPPRESS_HTTP_INSTRUMENTATION_KEY,  # the key the HTTP instrumentations check
+        )
+
+        from .. import __version__  # noqa: PLC0415 - the package is loaded by now
+
+        self.context = context
+        self.trace = trace
+        self.propagate = propagate
+        self.suppress_http_key = _SUPPRESS_HTTP_INSTRUMENTATION_KEY
+        self.span_kind = trace.SpanKind
+        self.status_error = trace.Status(trace.StatusCode.ERROR)
+        self.tracer = trace.get_tracer(
+            _SCOPE, __version__, tracer_provider=tracer_provider, schema_url=SCHEMA_URL
+        )
+        meter = metrics.get_meter(
+            _SCOPE, __version__, meter_provider=meter_provider, schema_url=SCHEMA_URL
+        )
+        self.observation = metrics.Observation
+        self.watched: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+        instruments: dict[str, Any] = {}
+        for name, (kind, unit, description) in METRICS.items():
+            if kind == "counter":
+                instruments[name] = meter.create_counter(name, unit, description)
+            elif kind == "histogram":
+                instruments[name] = meter.create_histogram(
+                    name,
+                    unit,
+                    description,
+                    explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+                )
+            else:
+                instruments[name] = meter.create_observable_gauge(
+                    name, [self._observe_expiry], unit, description
+                )
+        self.requests = instruments["n3xt_creds.token.requests"]
+        self.request_duration = instruments["n3xt_creds.token.request.duration"]
+        self.refreshes = instruments["n3xt_creds.token.refreshes"]
+        self.refresh_duration = instruments["n3xt_creds.token.refresh.duration"]
+        self.source_reads = instruments["n3xt_creds.source.reads"]
+        self.cache_lookups = instruments["n3xt_creds.cache.lookups"]
+        self.last_good = instruments["n3xt_creds.credentials.last_good"]
+        self.remembered_failures = instruments["n3xt_creds.token.remembered_failures"]
+        self.api_unauthorized = instruments["n3xt_creds.api.unauthorized"]
+
+    def _observe_expiry(self, options: object) -> Iterable[Any]:
+        """The gauge callback: per attribute set, the soonest expiry among authenticators."""
+        soonest: dict[tuple[tuple[str, str], ...], float] = {}
+        for telemetry in list(self.watched):
+            remaining = telemetry.seconds_to_expiry()
+            if remaining is None:
+                continue
+            key = tuple(sorted(telemetry.token_attributes().items()))
+            soonest[key] = min(remaining, soonest.get(key, remaining))
+        return [self.observation(value, dict(key)) for key, value in soonest.items()]
+
+
+_loaded: dict[tuple[int, int], _Otel | None] = {}
+_load_lock = threading.Lock()
+
+
+def _otel_for(meter_provider: Any, tracer_provider: Any) -> _Otel | None:
+    """The API objects for these providers (``None``: opentelemetry-api is not installed)."""
+    key = (id(meter_provider), id(tracer_provider))
+    try:
+        return _loaded[key]
+    except KeyError:
+        pass
+    with _load_lock:
+        if key not in _loaded:
+            try:
+                _loaded[key] = _Otel(meter_provider, tracer_provider)
+            except ImportError:
+                _loaded[key] = None
+        return _loaded[key]
+
+
+def _new_lock_in_child() -> None:
+    global _load_lock  # noqa: PLW0603 - the parent's lock may have been held at fork
+    _load_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
+def _no_token() -> float | None:
+    return None
+
+
+class Telemetry:
+    """The OpenTelemetry side of one authenticator (loaded on its first refresh).
+
+    ``meter_provider``/``tracer_provider`` default to the global ones (the API's proxies
+    until the application configures an SDK, so an SDK set up later still gets
+    everything). ``record_client_id`` adds ``n3xt_creds.client_id`` to the token
+    metrics (off by default: with many clients it multiplies the series, and some
+    deployments treat the client_id as confidential).
+    """
+
+    def __init__(
+        self,
+        *,
+        token_url: str,
+        source: object,
+        clock: Callable[[], float],
+        meter_provider: Any = None,
+        tracer_provider: Any = None,
+        record_client_id: bool = False,
+    ) -> None:
+        parts = urllib.parse.urlsplit(token_url)
+        self._server_address = parts.hostname or ""
+        self._server_port = parts.port or (443 if parts.scheme == "https" else 80)
+        # No user:password@, no query, no fragment: what the HTTP conventions allow.
+        host = f"[{self._server_address}]" if ":" in self._server_address else self._server_address
+        netloc = host if parts.port is None else f"{host}:{parts.port}"
+        self._url_full = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        self._source = source_kind(source)
+        self._clock = clock
+        self._expires_at: Callable[[], float | None] = _no_token
+        self._meter_provider = meter_provider
+        self._tracer_provider = tracer_provider
+        self._record_client_id = record_client_id
+        self._client_id: str | None = None  # the last pair's, only when record_client_id
+        self._otel: _Otel | None = None
+        self._loaded = False
+        # Why the token was dropped (api_401 / invalidate): the next refresh's trigger.
+        self._dropped_because: Trigger | None = None
+
+    # -- loading ------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        """Whether :meth:`load` ran (async callers run it in a worker thread first)."""
+        return self._loaded
+
+    def load(self) -> None:
+        """Import opentelemetry-api and create the instruments (once; a no-op without it)."""
+        if self._loaded:
+            return
+        self._otel = _otel_for(self._meter_provider, self._tracer_provider)
+        if self._otel is not None:
+            self._otel.watched.add(self)
+        self._loaded = True
+
+    def _get(self) -> _Otel | None:
+        if not self._loaded:
+            self.load()
+        return self._otel
+
+    # -- attributes -----------------------------------------------------------------------
+
+    def token_attributes(self) -> dict[str, str]:
+        """Attributes of every token metric: the N3XT host (and client_id if opted in)."""
+        attributes = {"server.address": self._server_address}
+        if self._client_id is not None:
+            attributes["n3xt_creds.client_id"] = self._client_id
+        return attributes
+
+    def watch_expiry(self, expires_at: Callable[[], float | None]) -> None:
+        """Feed the ``n3xt_creds.token.expires_in`` gauge: ``expires_at`` returns the
+        cached token's expiry on ``clock``, or ``None`` without one."""
+        self._expires_at = expires_at
+
+    def seconds_to_expiry(self) -> float | None:
+        """Seconds the cached token has left (0 once expired), ``None`` without one."""
+        expires_at = self._expires_at()
+        if expires_at is None:
+            return None
+        return max(0.0, expires_at - self._clock())
+
+    # -- what other modules report ----------------------------------------------------------
+
+    def trigger(self, *, background: bool, has_token: bool) -> Trigger:
+        """Why the refresh about to start is needed.
+
+        ``stale`` for a background refresh; ``api_401``/``invalidate`` when the token
+        was dropped for that reason (until a new one is stored); ``expired`` when a
+        token is cached but past use; ``cold`` when there is none.
+        """
+        if background:
+            return "stale"
+        if self._dropped_because is not None and not has_token:
+            return self._dropped_because
+        return "expired" if has_token else "cold"
+
+    def on_event(self, event: AuthEvent) -> None:
+        """Every :class:`~n3xt_creds.AuthEvent` recorded by the authenticator comes here."""
+        if event.kind == "token_invalidated" and event.reason in ("api_401", "invalidate"):
+            self._dropped_because = event.reason  # type: ignore[assignment]
+        elif event.kind == "request_replayed":
+            self.api_unauthorized(replayed=True)
+
+    def cache_lookup(self, level: CacheLevel, *, hit: bool) -> None:
+        """A slow-path cache lookup: ``process`` (the in-process cell) or ``shared`` (L2)."""
+        otel = self._get()
+        if otel is not None:
+            otel.cache_lookups.add(1, {"level": level, "result": "hit" if hit else "miss"})
+
+    def remembered_failure(self, error: BaseException) -> None:
+        """A caller got a remembered failure (cool-down) instead of a token request."""
+        otel = self._get()
+        if otel is not None:
+            otel.remembered_failures.add(1, {"error.type": _error_type(error)})
+
+    def api_unauthorized(self, *, replayed: bool) -> None:
+        """The API answered 401 to our token: the request was replayed, or the 401 passed."""
+        otel = self._get()
+        if otel is not None:
+            action = "replayed" if replayed else "passed_through"
+            otel.api_unauthorized.add(1, {"action": action})
+
+    # -- the refresh ----------------------------------------------------------------------
+
+    def observe(self, flow: RefreshFlow, *, trigger: Trigger) -> RefreshFlow:
+        """``flow``, observed: same actions, same results, plus spans and metrics.
+
+        Without opentelemetry-api installed, ``flow`` itself.
+        """
+        otel = self._get()
+        if otel is None:
+            return flow
+        return _ObservedRefresh(self, otel, trigger).run(flow)
+
+    def _refresh_ended(self, result: RefreshResult) -> None:
+        self._dropped_because = None
+        if self._record_client_id:
+            self._client_id = result.credentials.client_id
+
+    def _credentials_read(self, credentials: Credentials) -> None:
+        if self._record_client_id:
+            self._client_id = credentials.client_id
+
+
+class _Step:
+    """A source read or a token request in progress: its span and what it got."""
+
+    __slots__ = ("action", "context_token", "duration", "error", "reason", "span", "started")
+
+    def __init__(self, action: object, span: Any, context_token: object, reason: str) -> None:
+        self.action = action
+        self.span = span
+        self.context_token = context_token
+        self.reason = reason
+        self.started = time.perf_counter()
+        self.duration = 0.0
+        self.error: BaseException | None = None  # what the driver threw, if anything
+
+
+class _ObservedRefresh:
+    """One refresh: wraps the flow generator, sees every action, result and failure."""
+
+    def __init__(self, telemetry: Telemetry, otel: _Otel, trigger: Trigger) -> None:
+        self.t = telemetry
+        self.otel = otel
+        self.trigger = trigger
+        self.requests_sent = 0
+        self.span: Any = None
+        self.last_response: TokenResponse | None = None
+
+    def run(self, flow: RefreshFlow) -> RefreshFlow:
+        otel, t = self.otel, self.t
+        started = time.perf_counter()
+        self.span = otel.tracer.start_span(
+            "n3xt_creds refresh",
+            kind=otel.span_kind.INTERNAL,
+            attributes={
+                "n3xt_creds.trigger": self.trigger,
+                "n3xt_creds.source": t._source,
+                "server.address": t._server_address,
+            },
+        )
+        # The refresh span is current while the flow and its driver run (one thread, or
+        # one task): source reads and token requests become its children.
+        outer = otel.context.attach(otel.trace.set_span_in_context(self.span))
+        step: _Step | None = None
+        error: BaseException | None = None
+        try:
+            action = next(flow)
+            while True:
+                step, to_yield = self._begin(action)
+                failure: Exception | None = None
+                result: object = None
+                try:
+                    result = yield to_yield
+                except Exception as exc:
+                    failure = exc
+                finally:
+                    self._end_io(step, failure, result)
+                # Thrown outside the except block (as the drivers do): nothing the flow
+                # raises in turn gets the driver's exception as its __context__.
+                try:
+                    action = flow.send(result) if failure is None else flow.throw(failure)
+                except StopIteration as stop:
+                    self._settle(step, outcome=stop.value)
+                    step = None
+                    self._refresh_succeeded(stop.value, started)
+                    return stop.value  # type: ignore[no-any-return]
+                except Exception as exc:
+                    self._settle(step, outcome=exc)
+                    step = None
+                    error = exc
+                    raise
+                self._settle(step, outcome=action)
+                step = None
+        except BaseException as exc:
+            if error is None:
+                error = exc
+            raise
+        finally:
+            flow.close()
+            if step is not None and step.span is not None:  # cancelled mid-action
+                step.span.end()
+            if isinstance(error, Exception):
+                self._refresh_failed(error, started)
+            elif error is not None:  # cancelled (GeneratorExit, CancelledError): not a failure
+                self.span.add_event("cancelled")
+            otel.context.detach(outer)
+            self.span.end()
+
+    # -- a step: begin, I/O done, settled once the flow has decided ---------------------------
+
+    def _begin(self, action: Action) -> tuple[_Step, Action]:
+        otel, t = self.otel, self.t
+        parent = otel.trace.set_span_in_context(self.span)
+        if isinstance(action, ReadCredentials):
+            if action.reason == "invalid_client":
+                self.span.add_event("invalid_client_reread")
+            span = otel.tracer.start_span(
+                "n3xt_creds source read",
+                context=parent,
+                kind=otel.span_kind.INTERNAL,
+                attributes={"n3xt_creds.source": t._source, "n3xt_creds.reason": action.reason},
+            )
+            token = otel.context.attach(otel.trace.set_span_in_context(span, parent))
+            return _Step(action, span, token, action.reason), action
+        if isinstance(action, SendTokenRequest):
+            attributes: dict[str, Any] = {
+                "http.request.method": "POST",
+                "server.address": t._server_address,
+                "server.port": t._server_port,
+                "url.full": t._url_full,
+            }
+            if self.requests_sent:
+                attributes["http.request.resend_count"] = self.requests_sent
+            self.requests_sent += 1
+            span = otel.tracer.start_span(
+                "POST", context=parent, kind=otel.span_kind.CLIENT, attributes=attributes
+            )
+            # This span is the HTTP client span: an httpx instrumentation beneath it would
+            # record the same request again, so it is told to stand aside.
+            ctx = otel.context.set_value(
+                otel.suppress_http_key, True, otel.trace.set_span_in_context(span, parent)
+            )
+            carrier: dict[str, str] = {}
+            otel.propagate.inject(carrier, context=ctx)
+            if carrier:
+                request = action.request
+                action = action._replace(
+                    request=request._replace(headers={**request.headers, **carrier})
+                )
+            token = otel.context.attach(ctx)
+            return _Step(action, span, token, "request"), action
+        # Sleep: the wait between attempts; the retry event was added when it was decided.
+        return _Step(action, None, None, "sleep"), action
+
+    def _end_io(self, step: _Step, failure: Exception | None, result: object) -> None:
+        """The driver is done with ``step``: restore the context, note what came back."""
+        step.duration = time.perf_counter() - step.started
+        if step.context_token is not None:
+            self.otel.context.detach(step.context_token)
+        step.error = failure
+        if isinstance(step.action, SendTokenRequest):
+            self.last_response = result if isinstance(result, TokenResponse) else None
+            if self.last_response is not None:
+                step.span.set_attribute("http.response.status_code", self.last_response.status_code)
+        elif isinstance(step.action, ReadCredentials) and isinstance(result, Credentials):
+            self.t._credentials_read(result)
+
+    def _settle(self, step: _Step, *, outcome: object) -> None:
+        """Record ``step`` now that the flow decided what its result meant.
+
+        ``outcome`` is what the flow did next: its next action, its result, or the
+        exception it raised.
+        """
+        if isinstance(step.action, SendTokenRequest):
+            self._settle_request(step, outcome)
+        elif isinstance(step.action, ReadCredentials):
+            self._settle_read(step, outcome)
+
+    def _settle_read(self, step: _Step, outcome: object) -> None:
+        otel, t = self.otel, self.t
+        attributes: dict[str, str] = {"source": t._source}
+        if step.error is None:
+            attributes["result"] = "success"
+        else:
+            kind = "not_found" if isinstance(step.error, CredentialsNotFoundError) else "error"
+            attributes["result"] = kind
+            attributes["error.type"] = _error_type(step.error)
+            step.span.set_attribute("error.type", attributes["error.type"])
+            step.span.set_status(otel.status_error)
+            if step.reason != "invalid_client" and not isinstance(outcome, BaseException):
+                # The flow went on without the source: the last good credentials.
+                self.span.add_event(
+                    "last_good_credentials", {"error.type": _error_type(step.error)}
+                )
+                self.span.set_attribute("n3xt_creds.last_good", True)
+                otel.last_good.add(1, {"source": t._source})
+        otel.source_reads.add(1, attributes)
+        step.span.end()
+
+    def _settle_request(self, step: _Step, outcome: object) -> None:
+        otel, t = self.otel, self.t
+        response = self.last_response if step.error is None else None
+        request_id: str | None = None
+        error_type: str | None = None
+        if isinstance(outcome, RefreshResult):
+            result = "success"
+            request_id = outcome.token.request_id
+        else:
+            if isinstance(outcome, InvalidClientError) or (
+                isinstance(outcome, ReadCredentials) and outcome.reason == "invalid_client"
+            ):
+                result = "invalid_client"
+            elif isinstance(outcome, TokenRequestError):
+                result = "transient" if outcome.retryable else "rejected"
+            elif isinstance(outcome, BaseException):
+                result = "rejected"
+            else:
+                result = "transient"  # the flow sleeps and tries again
+            if isinstance(outcome, TokenRequestError):
+                request_id = outcome.request_id
+            if step.error is not None:
+                error_type = _error_type(step.error)
+            elif response is not None and response.status_code >= 400:
+                error_type = str(response.status_code)
+            else:
+                error_type = "invalid_response"  # a 2xx that is not a token answer
+            if isinstance(outcome, Sleep):
+                self.span.add_event(
+                    "retry",
+                    {
+                        "error.type": error_type,
+                        "n3xt_creds.retry.delay": outcome.seconds,
+                        "http.request.resend_count": self.requests_sent,
+                    },
+                )
+        span = step.span
+        if request_id is not None:
+            span.set_attribute("n3xt_creds.request_id", request_id)
+        metric_attributes = t.token_attributes()
+        metric_attributes["result"] = result
+        otel.request_duration.record(step.duration, metric_attributes)
+        if error_type is not None:
+            span.set_attribute("error.type", error_type)
+            span.set_status(otel.status_error)
+            metric_attributes["error.type"] = error_type
+        otel.requests.add(1, metric_attributes)
+        span.end()
+
+    # -- the whole refresh ----------------------------------------------------------------------
+
+    def _refresh_succeeded(self, result: RefreshResult, started: float) -> None:
+        self.t._refresh_ended(result)
+        self.span.set_attribute("n3xt_creds.attempts", result.attempts)
+        if result.token.request_id is not None:
+            self.span.set_attribute("n3xt_creds.request_id", result.token.request_id)
+        self._count_refresh("success", None, started)
+
+    def _refresh_failed(self, error: BaseException, started: float) -> None:
+        self.span.set_attribute("n3xt_creds.attempts", self.requests_sent)
+        self.span.set_attribute("error.type", _error_type(error))
+        # Only the class name: our messages name the client_id and a secret fingerprint.
+        self.span.set_status(self.otel.status_error)
+        self._count_refresh("failure", _error_type(error), started)
+
+    def _count_refresh(self, result: str, error_type: str | None, started: float) -> None:
+        attributes = self.t.token_attributes()
+        attributes["trigger"] = self.trigger
+        attributes["result"] = result
+        self.otel.refresh_duration.record(time.perf_counter() - started, attributes)
+        if error_type is not None:
+            attributes["error.type"] = error_type
+        self.otel.refreshes.add(1, attributes)
