@@ -18,8 +18,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from n3xt_creds import Credentials, InvalidClientError
 from n3xt_creds.testing import Emulator, Fault, ManualClock
+from tests._poll import wait_until
 from tests.authenticator._otel import Sdk, exported_strings
-from tests.authenticator._support import CANARY_SECRET, SwitchableSource, secret_of, wait_until
+from tests.authenticator._support import CANARY_SECRET, SwitchableSource, secret_of
 from tests.authenticator.conftest import MakeAuth
 
 STALE = 3300 + 1
