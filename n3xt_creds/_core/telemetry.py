@@ -50,6 +50,7 @@ Other modules report what only they see through a few calls: :meth:`Telemetry.ob
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -74,6 +75,8 @@ if TYPE_CHECKING:
     from .stats import AuthEvent
 
 __all__ = ["METRICS", "SCHEMA_URL", "CacheLevel", "Telemetry", "Trigger", "source_kind"]
+
+logger = logging.getLogger("n3xt_creds")
 
 Trigger = Literal["cold", "expired", "stale", "api_401", "invalidate", "rotation"]
 CacheLevel = Literal["process", "shared"]
@@ -240,8 +243,22 @@ def _otel_for(meter_provider: Any, tracer_provider: Any) -> _Otel | None:
             try:
                 _loaded[key] = _Otel(meter_provider, tracer_provider)
             except ImportError:
-                _loaded[key] = None
+                _loaded[key] = None  # not installed: a no-op for good
+            except Exception as exc:
+                # Telemetry never fails authentication (an import can hit EMFILE, a
+                # provider can be broken): no telemetry this time, another try next time.
+                logger.warning(
+                    "n3xt_creds could not set up OpenTelemetry (%s: %s); this refresh is "
+                    "not recorded",
+                    type(exc).__name__,
+                    exc,
+                )
+                raise _NotNow from None
         return _loaded[key]
+
+
+class _NotNow(Exception):
+    """Loading failed for a passing reason: record nothing now, try again later."""
 
 
 def _new_lock_in_child() -> None:
@@ -307,7 +324,10 @@ class Telemetry:
         """Import opentelemetry-api and create the instruments (once; a no-op without it)."""
         if self._loaded:
             return
-        self._otel = _otel_for(self._meter_provider, self._tracer_provider)
+        try:
+            self._otel = _otel_for(self._meter_provider, self._tracer_provider)
+        except _NotNow:
+            return
         if self._otel is not None:
             self._otel.watched.add(self)
         self._loaded = True
