@@ -5,14 +5,14 @@ It is an ``httpx.Auth`` (sync and async clients), and offers ``get_token()``,
 "Behaviour the authenticator guarantees"):
 
 * a token is *fresh*, then *stale* (a refresh starts in the background, nobody
-  waits), then *expired* (callers wait for one refresh) — see :mod:`._token`;
+  waits), then *expired* (callers wait for one refresh) — see :mod:`._core.token`;
 * one refresh at a time however many threads, tasks and event loops ask
-  (:mod:`._single_flight`); the refresh protocol itself (retries, ``invalid_client``,
-  last-good credentials) is :mod:`._flow`, driven with blocking or async I/O by
-  :mod:`._refresher`;
+  (:mod:`._core.cache`); the refresh protocol itself (retries, ``invalid_client``,
+  last-good credentials) is :mod:`._core.flow`, driven with blocking or async I/O by
+  :mod:`._core.refresher`;
 * a failed refresh never drops a token that is still valid;
 * an API 401 on a request that carried our token drops it, gets a new one and
-  replays the request once; the token goes only to ``api_hosts`` (:mod:`._hosts`).
+  replays the request once; the token goes only to ``api_hosts`` (:mod:`._core.hosts`).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 The hot path (a fresh cached token) lives in :class:`~n3xt_creds.Authenticator` and
 never comes here. This module handles everything else: a stale token (start one
 background refresh, hand out the current token), an expired or missing one (join the
-single flight of :mod:`._single_flight`, lead it or wait for it), and running the
-refresh protocol of :mod:`._flow` with blocking I/O (``httpx.Client``, ``time.sleep``,
+single flight of :mod:`.cache`, lead it or wait for it), and running the
+refresh protocol of :mod:`.flow` with blocking I/O (``httpx.Client``, ``time.sleep``,
 the source on this thread) or async I/O (``httpx.AsyncClient``, ``asyncio.sleep``,
 the source in a worker thread).
 """
