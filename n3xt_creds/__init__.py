@@ -31,6 +31,8 @@ from .sources.env import EnvSource
 from .sources.file import FileSource
 
 if TYPE_CHECKING:
+    from ._core.shared.file import FileTokenCache
+    from ._core.shared.redis import RedisTokenCache
     from .settings import from_settings
     from .sources.aws import AwsSecretsManagerSource
     from .sources.vault import VaultAppRoleAuth, VaultKubernetesAuth, VaultSource, VaultTokenAuth
@@ -49,8 +51,10 @@ __all__ = [
     "CredentialsNotFoundError",
     "EnvSource",
     "FileSource",
+    "FileTokenCache",
     "InvalidClientError",
     "N3XTCredsError",
+    "RedisTokenCache",
     "RetryPolicy",
     "Secret",
     "SourceError",
@@ -67,6 +71,8 @@ __all__ = [
 _LAZY = {
     "from_settings": ".settings",
     "AwsSecretsManagerSource": ".sources.aws",
+    "FileTokenCache": "._core.shared.file",
+    "RedisTokenCache": "._core.shared.redis",
     "VaultSource": ".sources.vault",
     "VaultTokenAuth": ".sources.vault",
     "VaultAppRoleAuth": ".sources.vault",

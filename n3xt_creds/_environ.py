@@ -25,3 +25,8 @@ VAULT_CLIENT_KEY = "VAULT_CLIENT_KEY"
 VAULT_SKIP_VERIFY = "VAULT_SKIP_VERIFY"
 VAULT_ROLE_ID = "VAULT_ROLE_ID"
 VAULT_SECRET_ID = "VAULT_SECRET_ID"
+
+# Shared token cache: the per-user runtime directory (FileTokenCache's default home)
+# and the default variable holding the Redis/Valkey URL (it may carry a password).
+XDG_RUNTIME_DIR = "XDG_RUNTIME_DIR"
+REDIS_URL = "REDIS_URL"

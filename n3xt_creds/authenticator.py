@@ -33,6 +33,7 @@ from ._core.cache import CachedToken
 from ._core.hosts import HostAllowlist, is_loopback
 from ._core.refresher import Refresher
 from ._core.retry import RetryPolicy
+from ._core.shared.coordinator import SharedCacheStats, shared_tokens_for
 from ._core.stats import AuthenticatorStats, AuthEvent, StatsRecorder
 from ._core.telemetry import Telemetry
 from ._core.transport import TokenHttp
@@ -70,6 +71,10 @@ class Authenticator(httpx.Auth):
     providers, or ``meter_provider``/``tracer_provider``; ``telemetry_client_id=True``
     adds the client_id to the token metrics (off: it multiplies series, and may be
     confidential).
+    ``shared_cache`` (a :class:`~n3xt_creds.FileTokenCache` or
+    :class:`~n3xt_creds.RedisTokenCache`) shares one token between the processes of a
+    host or a fleet; the in-process token stays the first level, and a failing store
+    only makes this process refresh on its own (docs/shared-cache.md).
 
     Use it as ``httpx.Client(auth=authenticator)`` / ``httpx.AsyncClient(auth=...)``,
     or call :meth:`get_token`/:meth:`headers` (:meth:`aget_token`/:meth:`aheaders`).
@@ -94,6 +99,7 @@ class Authenticator(httpx.Auth):
         meter_provider: Any = None,
         tracer_provider: Any = None,
         telemetry_client_id: bool = False,
+        shared_cache: object = None,
     ) -> None:
         if not callable(getattr(source, "get_credentials", None)):
             raise ConfigError(
@@ -139,6 +145,7 @@ class Authenticator(httpx.Auth):
             record_client_id=bool(telemetry_client_id),
         )
         self._stats = StatsRecorder(on_event, self._telemetry)
+        self.shared_cache = shared_cache
         self._refresher = Refresher(
             source,
             token_url=self.token_url,
@@ -148,6 +155,14 @@ class Authenticator(httpx.Auth):
             http=self._http,
             stats=self._stats,
             telemetry=self._telemetry,
+            shared=shared_tokens_for(
+                shared_cache,
+                token_url=self.token_url,
+                refresh_margin=self.refresh_margin,
+                clock=clock,
+                timeout=self.timeout,
+                deadline=retry.deadline,
+            ),
         )
         # The hot path reads the cached token straight from the cell: one attribute hop less.
         self._cell = self._refresher.cell
@@ -182,9 +197,12 @@ class Authenticator(httpx.Auth):
 
     def invalidate(self) -> None:
         """Drop the cached token: the next call gets a new one."""
+        cached = self._cell.current
         if self._cell.drop():
             self._stats.record(AuthEvent("token_invalidated", reason="invalidate"))
             logger.info("Cached N3XT token dropped (invalidate() called)")
+            if cached is not None:
+                self._drop_shared(cached.header)
 
     def _current_sync(self) -> CachedToken:
         cached = self._cell.current
@@ -234,6 +252,14 @@ class Authenticator(httpx.Auth):
         if self._cell.drop(header):
             self._stats.record(AuthEvent("token_invalidated", reason="api_401"))
             logger.info("The API rejected the cached token (401); getting a new one")
+            self._drop_shared(header)
+
+    def _drop_shared(self, header: str) -> None:
+        """Drop the shared cache's entry too, if it still holds that token (compare-and-delete):
+        one token request per fleet after a revocation, and never a newer token dropped."""
+        shared = self._refresher.shared
+        if shared is not None:
+            shared.drop(header)
 
     def sync_auth_flow(
         self, request: httpx.Request
@@ -272,6 +298,13 @@ class Authenticator(httpx.Auth):
         return (yield from self.sync_auth_flow(request))
 
     # -- introspection, lifecycle -------------------------------------------------------
+
+    @property
+    def shared_cache_stats(self) -> SharedCacheStats | None:
+        """Counters of the shared cache's use by this authenticator (``None`` without one):
+        tokens adopted from it, refreshes led, waits, fallbacks, failures by condition."""
+        shared = self._refresher.shared
+        return None if shared is None else shared.stats
 
     @property
     def stats(self) -> AuthenticatorStats:

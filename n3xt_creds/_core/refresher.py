@@ -25,6 +25,7 @@ from ..errors import N3XTCredsError
 from .cache import BACKGROUND_RETRY_INTERVAL, CachedToken, Flight, TokenCell
 from .flow import ReadCredentials, RefreshResult, refresh_flow, run_async, run_sync
 from .retry import RetryPolicy
+from .shared.coordinator import SharedTokens, drive_async, drive_sync
 from .stats import AuthEvent, StatsRecorder
 from .telemetry import Telemetry
 from .token import Phase
@@ -54,8 +55,11 @@ class Refresher:
         http: TokenHttp,
         stats: StatsRecorder,
         telemetry: Telemetry,
+        shared: SharedTokens | None = None,
     ) -> None:
         self._source = source
+        # The host- or fleet-wide L2 under the cell (None: this process alone).
+        self.shared = shared
         self._token_url = token_url
         self._refresh_margin = refresh_margin
         self._retry = retry
@@ -195,27 +199,59 @@ class Refresher:
 
     def _refresh_sync(self, flight: Flight) -> None:
         with self._settling(flight) as settle:
-            settle(
-                run_sync(
+
+            def own_refresh() -> RefreshResult:
+                return run_sync(
                     self._new_flow(flight),
                     read=self._read_credentials,
                     send=self._http.send,
                     sleep=time.sleep,
                 )
-            )
+
+            if self.shared is None:
+                settle(own_refresh())
+            else:
+                steps = self.shared.obtain(
+                    self._credentials_for_shared(),
+                    background=flight.background,
+                    current=self.cell.current,
+                )
+                settle(drive_sync(steps, own_refresh))
 
     async def _refresh_async(self, flight: Flight) -> None:
         import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
         with self._settling(flight) as settle:
             async with self._http.async_client() as client:
-                result = await run_async(
-                    self._new_flow(flight),
-                    read=self._aread_credentials,
-                    send=functools.partial(self._http.asend, client),
-                    sleep=asyncio.sleep,
-                )
+
+                async def own_refresh() -> RefreshResult:
+                    return await run_async(
+                        self._new_flow(flight),
+                        read=self._aread_credentials,
+                        send=functools.partial(self._http.asend, client),
+                        sleep=asyncio.sleep,
+                    )
+
+                if self.shared is None:
+                    result = await own_refresh()
+                else:
+                    steps = self.shared.obtain(
+                        await asyncio.to_thread(self._credentials_for_shared),
+                        background=flight.background,
+                        current=self.cell.current,
+                    )
+                    result = await drive_async(steps, own_refresh)
             settle(result)
+
+    def _credentials_for_shared(self) -> Credentials | None:
+        """The pair that names the shared entry: the last good one, else a fresh read
+        (``None`` if the source fails: the refresh itself then reports why)."""
+        if self.last_good is not None:
+            return self.last_good
+        try:
+            return self._source.get_credentials()
+        except Exception:
+            return None
 
     @contextlib.contextmanager
     def _settling(self, flight: Flight) -> Iterator[Callable[[RefreshResult], None]]:
@@ -237,6 +273,8 @@ class Refresher:
     def _refresh_succeeded(self, flight: Flight, result: RefreshResult) -> None:
         self.last_good = result.credentials
         self.cell.finish(flight, CachedToken(result.token), None, now=self._clock())
+        if result.attempts == 0:
+            return  # adopted from the shared cache: no token request, not a refresh
         self._stats.record(
             AuthEvent(
                 "refresh_succeeded",
@@ -308,6 +346,8 @@ class Refresher:
     def reset_after_fork(self) -> None:
         """In a forked child: no refresh in flight, no parent threads or loop tasks."""
         self.cell.reset_after_fork()
+        if self.shared is not None:
+            self.shared.reset_after_fork()
         self.tasks = set()
         self.threads = []
 

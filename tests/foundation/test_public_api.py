@@ -17,6 +17,8 @@ HEAVY_MODULES = (
     "requests",
     "importlib.metadata",
     "opentelemetry",
+    "redis",
+    "cryptography",
 )
 
 

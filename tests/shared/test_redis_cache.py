@@ -1,0 +1,257 @@
+"""RedisTokenCache: one token request per fleet, and no failed call whatever Redis does.
+
+Every authenticator here stands for one process (its own in-process cell); the
+tests with real processes are in test_fleet_processes.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from n3xt_creds import Authenticator, RedisTokenCache
+from n3xt_creds.testing import Emulator
+from n3xt_creds.testing._redis import RedisServer
+from tests.authenticator._support import CANARY_SECRET
+from tests.shared.conftest import MakeAuth
+
+
+def _our_keys(redis_client: Any) -> list[bytes]:
+    return sorted(redis_client.keys("n3xt-creds:*"))
+
+
+def test_a_fleet_shares_one_token(
+    make_auth: MakeAuth, redis_cache: RedisTokenCache, n3xt_emulator: Emulator, redis_client: Any
+) -> None:
+    auths = [make_auth(redis_cache) for _ in range(5)]
+    assert len({auth.get_token() for auth in auths}) == 1
+    assert n3xt_emulator.tokens_issued == 1
+    (entry_key,) = _our_keys(redis_client)  # the lease was released
+    assert entry_key.endswith(b":token")
+    assert b"client-fleet-tests" not in entry_key
+    assert 0 < redis_client.pttl(entry_key) <= 3600 * 1000
+    assert auths[0].get_token().encode() not in redis_client.get(entry_key)
+
+
+def test_concurrent_cold_callers_make_one_token_request(
+    make_auth: MakeAuth, redis_cache: RedisTokenCache, n3xt_emulator: Emulator
+) -> None:
+    n3xt_emulator.latency = 0.2
+    auths = [make_auth(redis_cache) for _ in range(8)]
+    tokens: list[str] = []
+    threads = [threading.Thread(target=lambda a=a: tokens.append(a.get_token())) for a in auths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert len(tokens) == 8 and len(set(tokens)) == 1
+    assert n3xt_emulator.tokens_issued == 1
+    stats = [auth.shared_cache_stats for auth in auths]
+    assert sum(s.led for s in stats if s) == 1
+    assert sum(s.waited for s in stats if s) > 0
+
+
+async def test_async_callers_share_the_token_without_blocking_the_loop(
+    make_auth: MakeAuth, redis_cache: RedisTokenCache, n3xt_emulator: Emulator
+) -> None:
+    n3xt_emulator.latency = 0.1
+    auths = [make_auth(redis_cache) for _ in range(4)]
+    tokens = await asyncio.gather(*(auth.aget_token() for auth in auths))
+    assert len(set(tokens)) == 1
+    assert n3xt_emulator.tokens_issued == 1
+
+
+def test_a_revoked_token_costs_one_request_per_fleet(
+    make_auth: MakeAuth, redis_cache: RedisTokenCache, n3xt_emulator: Emulator
+) -> None:
+    auths = [make_auth(redis_cache) for _ in range(4)]
+    old = {auth.get_token() for auth in auths}
+    assert n3xt_emulator.tokens_issued == 1
+    n3xt_emulator.revoke_tokens()
+    for auth in auths:
+        with httpx.Client(auth=auth) as client:
+            assert client.get(n3xt_emulator.api_url()).status_code == 200  # replayed once
+    new = {auth.get_token() for auth in auths}
+    assert len(new) == 1 and new != old
+    assert n3xt_emulator.tokens_issued == 2
+    assert sum(auth.stats.replays for auth in auths) == 4
+
+
+def test_a_stale_token_is_refreshed_by_one_process_while_all_keep_serving(
+    make_auth: MakeAuth, redis_cache: RedisTokenCache, n3xt_emulator: Emulator
+) -> None:
+    # 2 s tokens: stale after 1 s, expired after 1.8 s. A few lifetimes under load.
+    n3xt_emulator.expires_in = 2
+    auths = [make_auth(redis_cache, refresh_margin=1) for _ in range(4)]
+    errors: list[BaseException] = []
+    stop = time.monotonic() + 4.0
+
+    def hammer(auth: Authenticator) -> None:
+        while time.monotonic() < stop:
+            try:
+                auth.get_token()
+            except Exception as error:
+                errors.append(error)
+            time.sleep(0.005)
+
+    threads = [threading.Thread(target=hammer, args=(auth,)) for auth in auths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert errors == []
+    # One request per lifetime for the fleet (4 s / 1 s of fresh life), not one per process.
+    issued = n3xt_emulator.tokens_issued
+    assert issued <= 5, issued
+    stats = [auth.shared_cache_stats for auth in auths]
+    assert sum(s.led + s.fallbacks for s in stats if s) == issued
+    assert sum(s.adopted for s in stats if s) >= 3 * (issued - 1)
+
+
+def test_redis_down_mid_run_fails_no_call(
+    make_auth: MakeAuth,
+    own_redis: RedisServer,
+    n3xt_emulator: Emulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = RedisTokenCache(own_redis.url)
+    before = [make_auth(cache) for _ in range(3)]
+    assert len({auth.get_token() for auth in before}) == 1
+    own_redis.stop()
+    caplog.set_level(logging.WARNING, logger="n3xt_creds")
+    # Hot path: the cached tokens need no Redis at all.
+    assert len({auth.get_token() for auth in before}) == 1
+    # New processes and an invalidated one: each refreshes on its own, once.
+    after = [make_auth(cache) for _ in range(3)]
+    started = time.monotonic()
+    assert all(auth.get_token() for auth in after)
+    before[0].invalidate()
+    assert before[0].get_token()
+    assert n3xt_emulator.tokens_issued == 1 + 4
+    assert time.monotonic() - started < 5
+    for auth in after:
+        stats = auth.shared_cache_stats
+        assert stats is not None and stats.failures == {"redis_unreachable": 1}
+        assert stats.fallbacks == 1
+        assert auth.get_token()  # the next call is the hot path: no second request
+    assert n3xt_emulator.tokens_issued == 5
+    warnings = [r for r in caplog.records if "redis_unreachable" in r.getMessage()]
+    assert 1 <= len(warnings) <= 4  # one per process (authenticator), never one per call
+    own_redis.restart()
+    late = make_auth(cache)
+    assert late.get_token()
+    assert late.shared_cache_stats is not None and late.shared_cache_stats.published == 1
+
+
+def test_a_stopped_redis_costs_a_caller_about_one_timeout(
+    make_auth: MakeAuth, own_redis: RedisServer, n3xt_emulator: Emulator
+) -> None:
+    cache = RedisTokenCache(own_redis.url)
+    warm = make_auth(cache)
+    warm.get_token()  # connects, loads the scripts
+    own_redis.pause()  # SIGSTOP: the socket accepts, nothing answers
+    try:
+        n3xt_emulator.latency = 0.2
+        auth = make_auth(cache)
+        started = time.monotonic()
+        assert auth.get_token()
+        elapsed = time.monotonic() - started
+        stats = auth.shared_cache_stats
+        assert stats is not None and stats.failures == {"redis_timeout": 1}
+        # Token latency plus about one 50 ms Redis timeout (generous for a loaded CI box).
+        assert elapsed < 0.2 + 0.5, elapsed
+    finally:
+        own_redis.resume()
+
+
+def test_a_killed_lease_holder_delays_the_fleet_only_until_its_lease_ends(
+    make_auth: MakeAuth, redis_cache: RedisTokenCache, n3xt_emulator: Emulator, redis_client: Any
+) -> None:
+    # The holder "dies" with the lease held: take it as a process would and never release.
+    holder = make_auth(redis_cache, timeout=0.5)  # lease = timeout + 2 s = 2.5 s
+    steps = holder._refresher.shared
+    assert steps is not None
+    creds = holder.source.get_credentials()  # type: ignore[attr-defined]
+    from n3xt_creds._core.shared.base import entry_key
+
+    name = entry_key(holder.token_url, creds).name
+    assert redis_cache.lookup(name, owner="dead", lease_seconds=2.5, unless=None).leased
+    waiter = make_auth(redis_cache, timeout=0.5)
+    started = time.monotonic()
+    assert waiter.get_token()
+    elapsed = time.monotonic() - started
+    assert 1.5 < elapsed < 4.0, elapsed
+    stats = waiter.shared_cache_stats
+    assert stats is not None and stats.led == 1 and stats.waited > 0
+    assert n3xt_emulator.tokens_issued == 1
+
+
+def test_flushall_and_garbage_under_our_key_are_survived(
+    make_auth: MakeAuth,
+    redis_cache: RedisTokenCache,
+    n3xt_emulator: Emulator,
+    redis_client: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = make_auth(redis_cache)
+    token = first.get_token()
+    redis_client.flushall()
+    assert make_auth(redis_cache).get_token() != token  # nothing there: a new token, published
+    assert n3xt_emulator.tokens_issued == 2
+    (entry_key,) = _our_keys(redis_client)
+    caplog.set_level(logging.WARNING, logger="n3xt_creds")
+    redis_client.set(entry_key, b"garbage")
+    assert make_auth(redis_cache).get_token()
+    redis_client.delete(entry_key)
+    redis_client.hset(entry_key, "x", "y")  # not even a string
+    assert make_auth(redis_cache).get_token()
+    assert redis_client.type(entry_key) == b"string"  # replaced by a sealed entry
+    assert n3xt_emulator.tokens_issued == 4
+    assert any("entry_garbage" in r.getMessage() for r in caplog.records)
+
+
+def test_a_rotated_secret_gets_its_own_entry(
+    make_auth: MakeAuth,
+    redis_cache: RedisTokenCache,
+    n3xt_emulator: Emulator,
+    redis_client: Any,
+    source: Any,
+) -> None:
+    make_auth(redis_cache).get_token()
+    source.serve(n3xt_emulator.rotate_client("client-fleet-tests"))
+    rotated = make_auth(redis_cache)
+    rotated.get_token()
+    assert len([k for k in _our_keys(redis_client) if k.endswith(b":token")]) == 2
+    assert n3xt_emulator.tokens_issued == 2
+
+
+def test_no_secret_token_or_password_in_logs_or_reprs(
+    make_auth: MakeAuth, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    password_url = redis_server.url.replace("redis://", "redis://:hunter2-password@")
+    cache = RedisTokenCache(password_url)
+    auth = make_auth(cache)
+    token = auth.get_token()  # fails auth (no password on the server): falls back
+    text = caplog.text + repr(cache) + repr(auth) + str(auth.shared_cache_stats)
+    for leaked in (CANARY_SECRET, token, "hunter2-password"):
+        assert leaked not in text
+    assert "127.0.0.1" in repr(cache)
+
+
+def test_the_url_comes_from_the_environment_variable_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from n3xt_creds import ConfigError
+
+    cache = RedisTokenCache(environ={"REDIS_URL": "redis://:pw@cache.internal:6380/1"})
+    assert "cache.internal:6380" in repr(cache) and "pw" not in repr(cache)
+    with pytest.raises(ConfigError, match="MY_REDIS"):
+        RedisTokenCache(url_var="MY_REDIS", environ={})
+    with pytest.raises(ConfigError) as error:
+        RedisTokenCache("http://:secretpw@host")
+    assert "secretpw" not in str(error.value)
