@@ -15,6 +15,9 @@ MockTransport, everything else the bundled emulator on 127.0.0.1.
    against the steady-state p99.
 4. Event-loop blocking: the longest a ticker task was delayed during a cold async herd.
 5. ``import n3xt_creds`` cost on top of ``import httpx``, in fresh interpreters.
+6. The first async refresh of a process: how long it blocks the event loop, in fresh
+   interpreters (benchmarks/first_async_refresh.py), against a warm refresh of the
+   same interpreter.
 """
 
 from __future__ import annotations
@@ -348,6 +351,21 @@ def bench_import(runs: int) -> dict[str, Any]:
     }
 
 
+def bench_first_async_refresh(runs: int) -> dict[str, float]:
+    """Median over fresh interpreters of the loop blocking of the first and a warm refresh."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "first_async_refresh.py")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    first, warm = [], []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, script], capture_output=True, text=True, check=True, env=env
+        )
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        first.append(result["first_ms"])
+        warm.append(result["warm_ms"])
+    return {"first_ms": statistics.median(first), "warm_ms": statistics.median(warm)}
+
+
 def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
 
@@ -455,6 +473,21 @@ def main(argv: list[str] | None = None) -> int:
                     f"{imports['ours_ms']:.1f}",
                     f"{imports['ours_ms'] / imports['httpx_ms']:.2f}x",
                     ", ".join(imports["heavy"]) or "none",
+                )
+            ],
+        )
+    )
+    first_async = bench_first_async_refresh(3 if args.quick else 9)
+    print(
+        _table(
+            "6. First async refresh of a process: longest event-loop block (median of fresh "
+            "interpreters; a 0.5 ms ticker)",
+            ("first refresh ms", "warm refresh ms (baseline)", "ratio"),
+            [
+                (
+                    f"{first_async['first_ms']:.2f}",
+                    f"{first_async['warm_ms']:.2f}",
+                    f"{first_async['first_ms'] / first_async['warm_ms']:.2f}x",
                 )
             ],
         )

@@ -103,5 +103,10 @@ class StatsRecorder:
             logger.exception("n3xt_creds on_event hook raised on a %s event", event.kind)
 
     def reset_after_fork(self) -> None:
-        """Give the child process its own lock (the parent's may have been held at fork)."""
+        """In a forked child: a new lock (the parent's may have been held at fork) and
+        counters from zero, so each worker reports its own refreshes, not the master's."""
         self._lock = threading.Lock()
+        self.refreshes = 0
+        self.failures = 0
+        self.replays = 0
+        self.last_refresh_seconds = None

@@ -85,14 +85,18 @@ class TokenRequest(NamedTuple):
 
 
 class TokenResponse(NamedTuple):
-    """What the driver got back from the token endpoint: status, headers and raw body.
+    """What the driver got back from the token endpoint: status, headers and body.
 
     ``content`` may hold an access token, so ``repr`` shows only its length.
+    ``body_problem`` says why ``content`` is not the whole answer (the sender stopped
+    reading at :data:`MAX_BODY_BYTES`, or could not decode it); the body is then not
+    parsed.
     """
 
     status_code: int
     headers: Mapping[str, str]
     content: bytes
+    body_problem: str | None = None
 
     def __repr__(self) -> str:
         return f"TokenResponse(status_code={self.status_code}, content=<{len(self.content)} bytes>)"
@@ -286,6 +290,8 @@ def parse_token_response(
 def _decode_json_object(response: TokenResponse) -> tuple[dict[str, Any] | None, str]:
     """The body as a JSON object, or ``(None, what was wrong with it)``."""
     content = response.content
+    if response.body_problem:
+        return None, response.body_problem
     if not content:
         return None, "its body is empty"
     if len(content) > MAX_BODY_BYTES:
@@ -323,6 +329,8 @@ def _request_id(body: Mapping[str, Any] | None, headers: Mapping[str, str]) -> s
 def _describe_content(response: TokenResponse) -> str:
     content_type = header_value(response.headers, "content-type") or "no content-type"
     content_type = escape_controls(content_type.split(";")[0].strip(), 60) or "?"
+    if response.body_problem:
+        return f"{content_type}, not read in full"
     return f"{content_type}, {len(response.content)} bytes"
 
 

@@ -1,12 +1,25 @@
 """Sending token requests over httpx, for the sync and async refresh drivers.
 
-Sync refreshes share one ``httpx.Client`` (created on first use, kept for keep-alive).
-Async refreshes use a fresh ``httpx.AsyncClient`` per refresh: an async client is
-bound to the event loop it first ran on, and an authenticator may be used from
-several loops; a refresh is rare enough that a new connection costs nothing that
-matters. Loading the CA bundle into a TLS context takes ~30 ms, so it is done once per
-process and shared by every client we create, sync and async (an ``SSLContext`` is
-safe to share); async callers build it in a worker thread, never on the event loop.
+* **One connection pool per process.** Sync refreshes of every Authenticator that was
+  not given a client share one ``httpx.Client`` (at most :data:`POOL_CONNECTIONS`
+  connections), created on first use and closed when the last authenticator using it
+  is closed: a thousand tenants hold a handful of descriptors, not a thousand. A
+  client the caller injects is used as it is and never closed by us.
+* **Async** refreshes use a fresh ``httpx.AsyncClient`` per refresh, closed when the
+  refresh ends (an async client is bound to the event loop it first ran on, and an
+  authenticator may be used from several loops): between refreshes no descriptor is
+  held at all. The first-use work of async HTTP in a process (importing httpcore,
+  anyio and h11, loading the CA bundle into a TLS context: 15-30 ms) runs once in a
+  worker thread, never on the event loop. The TLS context is built once per process
+  and shared by every client we create (an ``SSLContext`` is safe to share).
+* **Bounded answers.** A body is read as a stream and reading stops at
+  :data:`~n3xt_creds._core.token.MAX_BODY_BYTES`, counted both on the wire and after
+  decompression (gzip/deflate are decoded here, in bounded steps): a 200 MB body or
+  a gzip bomb costs at most about that much memory, never the whole thing.
+* **Fork.** Every socket our pools open is remembered (weakly). In a forked child
+  each one is closed — only the child's copy of the descriptor: no shutdown and no
+  TLS close_notify is sent, so the parent's connections are untouched — and the
+  child builds its own pool on first use.
 """
 
 from __future__ import annotations
@@ -15,20 +28,20 @@ import contextlib
 import os
 import ssl
 import threading
-from collections.abc import AsyncIterator
+import weakref
+import zlib
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpx
 
 from .flow import SendTokenRequest
-from .token import TokenResponse
+from .token import MAX_BODY_BYTES, TokenResponse
 
-__all__ = ["TokenHttp"]
+__all__ = ["POOL_CONNECTIONS", "BodyReader", "TokenHttp"]
 
-# Clients owned by a parent process at fork time. The child must not use them (their
-# pooled sockets are shared with the parent) nor close them (a TLS close_notify would
-# end the parent's session); keeping them referenced stops their finalizers too.
-_ABANDONED_AT_FORK: list[object] = []
+#: Connections the process-wide token pool may open (and keep alive) at once.
+POOL_CONNECTIONS = 10
 
 # The token request is authenticated by its body; a client the caller passes in may
 # have an ``auth`` of its own (even this authenticator), which must not apply here.
@@ -36,6 +49,10 @@ _NO_AUTH = httpx.Auth()
 
 # Never let a nearly exhausted deadline produce a zero or negative timeout.
 _MIN_TIMEOUT = 0.05
+
+# Token answers are tiny: we ask for them uncompressed. A server that compresses
+# anyway is decoded here (gzip, deflate) with the same bound.
+_ACCEPT_ENCODING = "identity"
 
 _shared_ssl_context: ssl.SSLContext | None = None
 _shared_ssl_lock = threading.Lock()
@@ -50,18 +67,266 @@ def _default_ssl_context() -> ssl.SSLContext:
         return _shared_ssl_context
 
 
-def _new_lock_in_child() -> None:
-    # A thread of the parent may have held the lock at fork: it never releases it here.
+# -- bounded reading ----------------------------------------------------------------------
+
+
+class BodyReader:
+    """Collects a body chunk by chunk, stopping at ``limit`` bytes raw or decoded.
+
+    Feed it the raw (still encoded) chunks; :meth:`feed` returns ``False`` when
+    reading should stop. ``content`` is the decoded body read so far and ``problem``
+    says why it is not the whole answer (too large, undecodable), or is ``None``.
+    Sans-IO: the sync and async senders share it.
+    """
+
+    def __init__(self, content_encoding: str | None, limit: int = MAX_BODY_BYTES) -> None:
+        self.limit = limit
+        self.problem: str | None = None
+        self._raw = 0
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._first = True
+        codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        self._coding = codings[0] if len(codings) == 1 else ("" if not codings else "several")
+        self._decoder: Any = None
+        if self._coding in ("gzip", "x-gzip"):
+            self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif self._coding == "deflate":
+            self._decoder = zlib.decompressobj()
+        elif self._coding:
+            shown = "".join(
+                c if c.isalnum() or c in "-_, " else "?" for c in content_encoding or ""
+            )
+            self.problem = (
+                f"its body is encoded as {shown[:40]!r}, which a token answer never needs "
+                "(we asked for identity)"
+            )
+
+    @property
+    def content(self) -> bytes:
+        return b"".join(self._parts)
+
+    def too_large(self) -> None:
+        self.problem = (
+            f"its body is larger than {self.limit} bytes (reading stopped there): far too "
+            "large for a token answer"
+        )
+
+    def feed(self, chunk: bytes) -> bool:
+        """Take one raw chunk; ``False`` when reading must stop (see ``problem``)."""
+        if self.problem is not None:
+            return False
+        self._raw += len(chunk)
+        if self._raw > self.limit:
+            self.too_large()
+            return False
+        if self._decoder is None:
+            return self._keep(chunk)
+        try:
+            return self._inflate(chunk)
+        except zlib.error:
+            pass
+        if self._coding == "deflate" and self._first:
+            # Some servers send raw deflate without the zlib header (httpx accepts it too).
+            self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+            try:
+                return self._inflate(chunk)
+            except zlib.error:
+                pass
+        self.problem = f"its {self._coding} body could not be decoded"
+        return False
+
+    def _inflate(self, data: bytes) -> bool:
+        decoder = self._decoder
+        while data and not decoder.eof:
+            # max_length bounds each step's output: one raw chunk cannot inflate past the limit.
+            out = decoder.decompress(data, self.limit - self._size + 1)
+            self._first = False
+            if not self._keep(out):
+                return False
+            data = decoder.unconsumed_tail
+        return True
+
+    def finish(self) -> None:
+        """The body ended: flush the decoder (bounded)."""
+        if self.problem is None and self._decoder is not None:
+            try:
+                self._keep(self._decoder.flush(self.limit - self._size + 1))
+            except zlib.error:
+                self.problem = f"its {self._coding} body could not be decoded"
+
+    def _keep(self, data: bytes) -> bool:
+        if not data:
+            return True
+        self._size += len(data)
+        if self._size > self.limit:
+            self.too_large()
+            return False
+        self._parts.append(data)
+        return True
+
+
+def _declared_too_large(headers: httpx.Headers, reader: BodyReader) -> bool:
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > reader.limit:
+        reader.too_large()
+        return True
+    return False
+
+
+def _token_response(response: httpx.Response, reader: BodyReader) -> TokenResponse:
+    return TokenResponse(response.status_code, response.headers, reader.content, reader.problem)
+
+
+# -- remembering our sockets (fork) -------------------------------------------------------
+
+# Every socket a pool of ours opened and that is still alive: closed in a forked child.
+_OUR_SOCKETS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _remember(stream: Any) -> Any:
+    sock = stream.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(TypeError):  # not weak-referenceable: nothing to track
+            _OUR_SOCKETS.add(sock)
+    return stream
+
+
+class _TrackedStream:
+    """An httpcore network stream whose TLS upgrade is remembered too."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data: bytes = self._inner.read(max_bytes, timeout)
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, *args: Any, **kwargs: Any) -> _TrackedStream:
+        return _TrackedStream(_remember(self._inner.start_tls(*args, **kwargs)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _TrackingBackend:
+    """Wraps httpcore's sync network backend: every stream it opens is remembered."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def connect_tcp(self, *args: Any, **kwargs: Any) -> _TrackedStream:
+        return _TrackedStream(_remember(self._inner.connect_tcp(*args, **kwargs)))
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> _TrackedStream:
+        return _TrackedStream(_remember(self._inner.connect_unix_socket(*args, **kwargs)))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _track_sockets(client: httpx.Client) -> None:
+    """Make every pool of ``client`` (direct and proxy mounts) remember its sockets."""
+    transports: list[object] = [getattr(client, "_transport", None)]
+    transports.extend(getattr(client, "_mounts", {}).values())
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is not None and not isinstance(backend, _TrackingBackend):
+            pool._network_backend = _TrackingBackend(backend)  # type: ignore[union-attr]
+
+
+# -- the process-wide pool ----------------------------------------------------------------
+
+
+class _SharedPool:
+    """The process's token-endpoint client, shared by every TokenHttp that has no client
+    of its own, and closed when the last of them is closed."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.client: httpx.Client | None = None
+        self.users: weakref.WeakSet[TokenHttp] = weakref.WeakSet()
+
+    def client_for(self, user: TokenHttp) -> httpx.Client:
+        with self.lock:
+            self.users.add(user)
+            if self.client is None:
+                limits = httpx.Limits(
+                    max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS
+                )
+                client = httpx.Client(verify=_default_ssl_context(), limits=limits)
+                _track_sockets(client)
+                self.client = client
+            return self.client
+
+    def release(self, user: TokenHttp) -> None:
+        with self.lock:
+            self.users.discard(user)
+            client = None
+            if not self.users:
+                client, self.client = self.client, None
+        if client is not None:
+            client.close()
+
+    def after_fork_in_child(self) -> None:
+        # The parent's client (its lock, its connections) is not ours to use or close.
+        self.lock = threading.Lock()
+        self.client = None
+        self.users = weakref.WeakSet(list(self.users))
+
+
+_POOL = _SharedPool()
+
+
+def _after_fork_in_child() -> None:
     global _shared_ssl_lock  # noqa: PLW0603
+    # A thread of the parent may have held these locks at fork: it never releases them here.
     _shared_ssl_lock = threading.Lock()
+    _POOL.after_fork_in_child()
+    # Close the child's copies of the parent's token sockets. close() only releases
+    # this process's descriptor: the kernel socket stays open for the parent, and no
+    # FIN or TLS close_notify is sent. The sockets' objects become closed, so the
+    # inherited pool objects can never use or re-close those descriptor numbers.
+    for sock in list(_OUR_SOCKETS):
+        with contextlib.suppress(OSError):
+            sock.close()
+    _OUR_SOCKETS.clear()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_lock_in_child)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# -- first async use ----------------------------------------------------------------------
+
+_async_ready = False
+
+
+def _prepare_async_http() -> None:
+    """First-use work of async HTTP, for a worker thread: imports and the TLS context."""
+    global _async_ready  # noqa: PLW0603 - set once per process
+    import anyio._backends._asyncio  # noqa: F401, PLC0415 - anyio loads its backend on first use
+    import h11  # noqa: F401, PLC0415
+    import httpcore  # noqa: PLC0415
+    import httpcore._backends.anyio  # noqa: F401, PLC0415 - httpcore's AutoBackend imports it lazily
+
+    _default_ssl_context()
+    _async_ready = True
+
+
+# -- the sender -------------------------------------------------------------------------
 
 
 class TokenHttp:
-    """POST token requests with our timeout, no auth, no redirects."""
+    """POST token requests with our timeout, no auth, no redirects, bounded answers."""
 
     def __init__(
         self,
@@ -73,8 +338,6 @@ class TokenHttp:
         self.timeout = timeout
         self._user_client = http_client
         self._user_async_client = async_http_client
-        self._owned_client: httpx.Client | None = None
-        self._lock = threading.Lock()
         self.closed = False
 
     def _timeout_for(self, action: SendTokenRequest) -> float:
@@ -86,13 +349,11 @@ class TokenHttp:
         self._check_open()
         if self._user_client is not None:
             return self._user_client
-        with self._lock:
-            self._check_open()  # again: close() may have run meanwhile
-            if self._owned_client is None:
-                self._owned_client = httpx.Client(
-                    verify=_default_ssl_context(), timeout=self.timeout
-                )
-            return self._owned_client
+        client = _POOL.client_for(self)
+        if self.closed:  # close() ran meanwhile: give the pool back
+            _POOL.release(self)
+            self._check_open()
+        return client
 
     def _check_open(self) -> None:
         if self.closed:
@@ -102,8 +363,11 @@ class TokenHttp:
 
     def send(self, action: SendTokenRequest) -> TokenResponse:
         """Send one token request with the sync client (transport errors propagate)."""
-        response = self._client().post(**self._post_arguments(action))
-        return TokenResponse(response.status_code, response.headers, response.content)
+        with self._client().stream(**self._request_arguments(action)) as response:
+            reader = BodyReader(response.headers.get("content-encoding"))
+            if not _declared_too_large(response.headers, reader):
+                _read_all(reader, response.iter_raw())
+            return _token_response(response, reader)
 
     @contextlib.asynccontextmanager
     async def async_client(self) -> AsyncIterator[httpx.AsyncClient]:
@@ -114,40 +378,49 @@ class TokenHttp:
         if self._user_async_client is not None:
             yield self._user_async_client
             return
-        ssl_context = _shared_ssl_context
-        if ssl_context is None:
-            ssl_context = await asyncio.to_thread(_default_ssl_context)
-        async with httpx.AsyncClient(verify=ssl_context, timeout=self.timeout) as client:
+        if not _async_ready:
+            await asyncio.to_thread(_prepare_async_http)
+        async with httpx.AsyncClient(verify=_default_ssl_context()) as client:
             yield client
 
     async def asend(self, client: httpx.AsyncClient, action: SendTokenRequest) -> TokenResponse:
         """Send one token request with ``client`` (transport errors propagate)."""
-        response = await client.post(**self._post_arguments(action))
-        return TokenResponse(response.status_code, response.headers, response.content)
+        async with client.stream(**self._request_arguments(action)) as response:
+            reader = BodyReader(response.headers.get("content-encoding"))
+            if not _declared_too_large(response.headers, reader):
+                async for chunk in response.aiter_raw():
+                    if not reader.feed(chunk):
+                        break
+                else:
+                    reader.finish()
+            return _token_response(response, reader)
 
-    def _post_arguments(self, action: SendTokenRequest) -> dict[str, Any]:
-        """``post()`` arguments for both clients: our JSON request, never auth or redirects."""
+    def _request_arguments(self, action: SendTokenRequest) -> dict[str, Any]:
+        """``stream()`` arguments for both clients: our JSON request, never auth or redirects."""
         request = action.request
         return {
+            "method": "POST",
             "url": request.url,
             "content": request.content,
-            "headers": request.headers,
+            "headers": {**request.headers, "Accept-Encoding": _ACCEPT_ENCODING},
             "timeout": self._timeout_for(action),
             "auth": _NO_AUTH,
             "follow_redirects": False,
         }
 
     def close(self) -> None:
-        """Close the client we created (never the caller's); later refreshes raise."""
-        with self._lock:
-            self.closed = True
-            client, self._owned_client = self._owned_client, None
-        if client is not None:
-            client.close()
+        """Stop using the shared pool (closed with its last user; never the caller's
+        client); later refreshes raise."""
+        self.closed = True
+        if self._user_client is None:
+            _POOL.release(self)
 
     def reset_after_fork(self) -> None:
-        """In a forked child: forget the parent's pooled client; build our own when needed."""
-        self._lock = threading.Lock()
-        if self._owned_client is not None:
-            _ABANDONED_AT_FORK.append(self._owned_client)
-            self._owned_client = None
+        """In a forked child: nothing to do here (the module resets the shared pool)."""
+
+
+def _read_all(reader: BodyReader, chunks: Iterable[bytes]) -> None:
+    for chunk in chunks:
+        if not reader.feed(chunk):
+            return
+    reader.finish()

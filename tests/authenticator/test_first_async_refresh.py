@@ -1,0 +1,61 @@
+"""The first async refresh of a process does its first-use work (importing httpcore,
+anyio and h11, the TLS context) off the event loop. How long the loop is blocked is
+measured by ``make bench`` (section 6); here, deterministically, on which thread the
+imports happen (an audit hook in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from n3xt_creds import Credentials
+from n3xt_creds.testing import Emulator
+from tests.authenticator._support import secret_of
+
+SCRIPT = r"""
+import asyncio, json, os, sys, threading
+from n3xt_creds import Authenticator, Credentials
+
+on_loop = []
+loop_thread = None
+
+def hook(event, args):
+    if event == "import" and threading.get_ident() == loop_thread:
+        on_loop.append(args[0])
+
+class Source:
+    def get_credentials(self):
+        return Credentials(os.environ["T_CLIENT_ID"], os.environ["T_CLIENT_SECRET"])
+
+auth = Authenticator(Source(), token_url=sys.argv[1], timeout=5)
+
+async def main():
+    global loop_thread
+    loop_thread = threading.get_ident()
+    sys.addaudithook(hook)
+    await auth.aget_token()
+    loop_thread = None
+    await auth.aclose()
+
+asyncio.run(main())
+heavy = ("httpcore", "anyio", "h11", "certifi")
+print(json.dumps(sorted({m for m in on_loop if m.split(".")[0] in heavy})))
+"""
+
+
+def test_first_async_refresh_imports_nothing_heavy_on_the_loop(
+    n3xt_emulator: Emulator, creds: Credentials
+) -> None:
+    env = {**os.environ, "T_CLIENT_ID": creds.client_id, "T_CLIENT_SECRET": secret_of(creds)}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, n3xt_emulator.token_url()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

@@ -1,0 +1,95 @@
+"""One token-endpoint connection pool per process, shared by every Authenticator.
+
+Descriptors are counted in a separate interpreter (pytest's own process also runs
+the emulator's server side of each connection).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from n3xt_creds import Authenticator, Credentials, N3XTCredsError
+from n3xt_creds._core.transport import POOL_CONNECTIONS
+from n3xt_creds.testing import Emulator
+from tests.authenticator._support import SwitchableSource, secret_of
+
+MANY_SCRIPT = r"""
+import json, os, sys
+from n3xt_creds import Authenticator, Credentials, N3XTCredsError
+
+class Source:
+    def get_credentials(self):
+        return Credentials(os.environ["T_CLIENT_ID"], os.environ["T_CLIENT_SECRET"])
+
+def fds():
+    return len(os.listdir("/proc/self/fd"))
+
+count = int(sys.argv[2])
+base = fds()
+auths = [Authenticator(Source(), token_url=sys.argv[1], timeout=5) for _ in range(count)]
+for auth in auths:
+    auth.get_token()
+held = fds() - base
+for auth in auths[: count // 2]:
+    auth.close()
+# Closing some tenants leaves the others working on the shared pool.
+auths[-1].invalidate()
+auths[-1].get_token()
+for auth in auths[count // 2 :]:
+    auth.close()
+print(json.dumps({"held": held, "after_close": fds() - base}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts /proc/self/fd")
+def test_many_authenticators_share_a_few_descriptors(
+    n3xt_emulator: Emulator, creds: Credentials, tmp_path: Path
+) -> None:
+    script = tmp_path / "many.py"
+    script.write_text(MANY_SCRIPT)
+    env = {**os.environ, "T_CLIENT_ID": creds.client_id, "T_CLIENT_SECRET": secret_of(creds)}
+    done = subprocess.run(
+        [sys.executable, str(script), n3xt_emulator.token_url(), "300"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    verdict = json.loads(done.stdout.strip().splitlines()[-1])
+    assert 1 <= verdict["held"] <= POOL_CONNECTIONS  # 300 tenants, not 300 descriptors
+    assert verdict["after_close"] == 0  # the last close() closes the pool
+
+
+def test_an_injected_client_still_wins(n3xt_emulator: Emulator, source: SwitchableSource) -> None:
+    sent: list[str] = []
+    with httpx.Client(event_hooks={"request": [lambda r: sent.append(str(r.url))]}) as client:
+        auth = Authenticator(source, token_url=n3xt_emulator.token_url(), http_client=client)
+        auth.get_token()
+        auth.close()
+        assert sent == [n3xt_emulator.token_url()]
+        assert not client.is_closed  # never closed by us
+
+
+def test_a_closed_authenticator_does_not_close_the_pool_under_others(
+    n3xt_emulator: Emulator, source: SwitchableSource
+) -> None:
+    first = Authenticator(source, token_url=n3xt_emulator.token_url())
+    second = Authenticator(source, token_url=n3xt_emulator.token_url())
+    first.get_token()
+    second.get_token()
+    first.close()
+    second.invalidate()
+    assert second.get_token()
+    second.close()
+    first.invalidate()
+    with pytest.raises((RuntimeError, N3XTCredsError)):  # closed stays closed
+        first.get_token()
