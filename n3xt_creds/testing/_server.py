@@ -62,11 +62,6 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             if not self._connections:
                 self._no_connections.notify_all()
 
-    def open_connections(self) -> int:
-        """How many client connections are open right now."""
-        with self._connections_lock:
-            return len(self._connections)
-
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Log a handler failure instead of printing a traceback to stderr.
 
