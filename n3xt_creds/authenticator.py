@@ -54,6 +54,9 @@ class _NeedToken:
 
 _NEED_TOKEN = _NeedToken()
 
+# Set on a requests.PreparedRequest we re-sent after a 401, so it is never replayed twice.
+_REPLAYED = "_n3xt_creds_replayed"
+
 
 class Authenticator(httpx.Auth):
     """Turns a credential source into a cached, refreshed N3XT bearer token.
@@ -260,6 +263,51 @@ class Authenticator(httpx.Auth):
         shared = self._refresher.shared
         if shared is not None:
             shared.drop(header)
+
+    # -- requests (duck-typed: this module never imports requests) --------------------
+
+    def __call__(self, request: Any) -> Any:
+        """``requests`` auth protocol: ``session.auth = authenticator`` works as it is.
+
+        Attaches the token to requests whose URL the ``api_hosts`` allow (others pass
+        through untouched) and a response hook that, on an API 401 to our token, drops
+        it (if still current), gets a new one and replays the request once — unless its
+        body was a stream or file, which cannot be sent twice. ``requests`` strips the
+        ``Authorization`` header on a redirect to another host and does not re-apply
+        this auth, so the token never follows a redirect off its origin. httpx never
+        calls this: it recognises the Authenticator as an ``httpx.Auth`` first.
+        """
+        if not self._allows_url(request.url or ""):
+            return request
+        request.headers["Authorization"] = self._current_sync().header
+        request.register_hook("response", self._replay_requests_401)
+        return request
+
+    def _replay_requests_401(self, response: Any, **kwargs: Any) -> Any:
+        request = response.request
+        if response.status_code != 401 or getattr(request, _REPLAYED, False):
+            return response
+        sent = request.headers.get("Authorization")
+        if sent is None:  # a redirect answered this one: it never carried our token
+            return response
+        self._api_rejected(sent)
+        if request.body is not None and not isinstance(request.body, bytes | str):
+            logger.info("API answered 401; not replaying: the request body was a stream")
+            return response
+        fresh = self._current_sync().header
+        # Free the connection before sending again (as requests' own digest auth does).
+        _ = response.content
+        response.close()
+        replay = request.copy()
+        replay.headers["Authorization"] = fresh
+        setattr(replay, _REPLAYED, True)
+        self._stats.record(AuthEvent("request_replayed"))
+        if response.connection is None:  # pragma: no cover - requests always sets it
+            return response
+        second = response.connection.send(replay, **kwargs)
+        second.history.append(response)
+        second.request = replay
+        return second
 
     def sync_auth_flow(
         self, request: httpx.Request

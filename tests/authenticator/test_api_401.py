@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
+import pytest
 import requests
 
 from n3xt_creds import Authenticator
@@ -39,11 +41,14 @@ async def test_httpx_async_replays_once_after_revocation(
     assert n3xt_emulator.counters.token_requests_total == 2
 
 
+@pytest.mark.parametrize("wrap", [RequestsAuth, lambda auth: auth], ids=["RequestsAuth", "plain"])
 def test_requests_replays_once_after_revocation(
-    n3xt_emulator: Emulator, auth: Authenticator
+    n3xt_emulator: Emulator, auth: Authenticator, wrap: Callable[[Authenticator], Any]
 ) -> None:
+    # `session.auth = authenticator` works as it is: the Authenticator speaks requests'
+    # auth protocol; RequestsAuth is the same behaviour as a requests.auth.AuthBase.
     with requests.Session() as session:
-        session.auth = RequestsAuth(auth)
+        session.auth = wrap(auth)
         assert session.get(n3xt_emulator.api_url(), timeout=5).status_code == 200
         n3xt_emulator.revoke_tokens()
         response = session.put(n3xt_emulator.api_url(), data=b"payload", timeout=5)
@@ -115,3 +120,13 @@ def test_a_401_for_an_older_token_does_not_drop_the_current_one(
     auth._api_rejected(f"Bearer {old}")
     assert auth.get_token() == current
     assert n3xt_emulator.counters.token_requests_total == 2
+
+
+def test_httpx_still_takes_the_authenticator_as_an_httpx_auth(
+    n3xt_emulator: Emulator, auth: Authenticator
+) -> None:
+    # httpx checks isinstance(auth, httpx.Auth) before callable(auth): __call__ (the
+    # requests protocol) must never be what httpx uses.
+    request = httpx.Request("GET", n3xt_emulator.api_url())
+    with httpx.Client(auth=auth) as client:
+        assert client._build_request_auth(request) is auth
