@@ -9,7 +9,7 @@ import httpx
 from ..errors import ConfigError
 from .hosts import is_loopback
 
-__all__ = ["checked_token_url", "positive_seconds", "token_url_problem"]
+__all__ = ["checked_token_url", "non_empty_str", "positive_seconds", "token_url_problem"]
 
 
 def token_url_problem(token_url: object) -> str | None:
@@ -50,13 +50,31 @@ def checked_token_url(token_url: object) -> str:
     return str(httpx.URL(token_url.strip()))
 
 
-def positive_seconds(name: str, value: object) -> float:
-    """``value`` as float seconds, if it is a finite number > 0."""
+def positive_seconds(name: str, value: object, *, owner: str | None = None) -> float:
+    """``value`` as float seconds, if it is a finite number > 0.
+
+    ``owner`` names the constructor (``"VaultSource"``) for the :class:`ConfigError`,
+    so that settings can reword it for the file and key instead.
+    """
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not math.isfinite(value)
         or value <= 0
     ):
-        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}", key=name)
+        raise ConfigError(
+            f"{name} must be a positive number of seconds, got {value!r}", key=name, owner=owner
+        )
     return float(value)
+
+
+def non_empty_str(name: str, value: object, *, owner: str | None = None) -> str:
+    """``value`` stripped, if it is a string with something besides whitespace.
+
+    The value itself is never quoted (an argument in the wrong place may be a secret);
+    the message says whether it was empty or of the wrong type.
+    """
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    got = "an empty string" if isinstance(value, str) else type(value).__name__
+    raise ConfigError(f"{name} must be a non-empty string, got {got}", key=name, owner=owner)

@@ -39,3 +39,12 @@ def describe_source(source: object) -> str:
     if callable(describe):
         return str(describe())
     return type(source).__name__
+
+
+def pickle_refusal(source: object) -> TypeError:
+    """The error a source that holds secret values (or a Vault token) raises when pickled."""
+    return TypeError(
+        f"n3xt_creds.{type(source).__name__} refuses to be pickled: it holds secret values "
+        "(or a token), and pickling would write them to wherever the pickle goes. Build "
+        "the source in the other process instead."
+    )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any, SupportsIndex
 
 from .. import _environ
 from .._secret import Secret
 from ..credentials import Credentials
 from ..errors import ConfigError, CredentialsNotFoundError, SourceError
+from .base import pickle_refusal
 from .options import SourceOptions
 
 __all__ = ["EnvSource", "from_options"]
@@ -25,7 +27,9 @@ class EnvSource:
     variable. Leading/trailing whitespace (a stray newline) is stripped.
 
     ``environ`` defaults to :data:`os.environ` and is read at every call, so a value
-    exported after start-up is seen; pass a mapping to control it in tests.
+    exported after start-up is seen; pass a mapping to control it in tests. A source
+    holding such a mapping refuses to be pickled (:class:`TypeError`), as
+    :class:`~n3xt_creds.Secret` does: the pickle would carry the secret.
     """
 
     def __init__(
@@ -62,6 +66,13 @@ class EnvSource:
 
     def __repr__(self) -> str:
         return f"EnvSource(client_id_var={self.client_id_var!r}, client_secret_var={self.client_secret_var!r})"
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        # Only an injected mapping holds secret values: a source reading os.environ
+        # pickles (as its variable names) and reads the other process's environment.
+        if self._environ is not None:
+            raise pickle_refusal(self)
+        return super().__reduce_ex__(protocol)
 
     def get_credentials(self) -> Credentials:
         """Read both variables now; see the class docstring for what each outcome means."""

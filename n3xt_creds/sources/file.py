@@ -6,14 +6,16 @@ import os
 from pathlib import Path
 
 from .._secret import Secret
+from .._text import escape_controls
 from ..credentials import Credentials
 from ..errors import ConfigError, CredentialsNotFoundError, SourceError
+from ._files import MAX_CREDENTIAL_FILE_BYTES, read_small_file
 from .options import SourceOptions
 
 __all__ = ["MAX_SECRET_FILE_BYTES", "FileSource", "from_options"]
 
 #: A client id or secret is a few dozen bytes; anything this big is the wrong file.
-MAX_SECRET_FILE_BYTES = 64 * 1024
+MAX_SECRET_FILE_BYTES = MAX_CREDENTIAL_FILE_BYTES
 
 # Kubernetes projects a secret volume as ``..<timestamp>/`` plus a ``..data`` symlink
 # that is swapped atomically on update; the visible files link through ``..data``.
@@ -29,7 +31,8 @@ class FileSource:
     * Directory absent, or both files absent: "nothing here"
       (:class:`~n3xt_creds.CredentialsNotFoundError`), so a chain can move on.
     * One file present without the other, a file unreadable, empty, not UTF-8, larger
-      than 64 KiB, or a symlink leading outside ``directory``:
+      than 64 KiB, not a regular file (a FIFO or device is refused without opening it
+      for a blocking read), or a symlink leading outside ``directory``:
       :class:`~n3xt_creds.SourceError` naming the path.
     * Surrounding whitespace (the trailing newline of ``echo secret > file``) is stripped.
     * When the directory holds Kubernetes' ``..data`` link, both files are read from
@@ -108,11 +111,12 @@ class FileSource:
                 source="file",
             )
         client_id = self._read(read_dir / self.client_id_file, shown_as=id_path, root=root)
-        client_secret = self._read(
-            read_dir / self.client_secret_file, shown_as=secret_path, root=root
-        )
         return Credentials(
-            client_id=client_id, client_secret=Secret(client_secret), source=f"file:{id_path}"
+            client_id=client_id.get_secret_value(),
+            client_secret=self._read(
+                read_dir / self.client_secret_file, shown_as=secret_path, root=root
+            ),
+            source=f"file:{id_path}",
         )
 
     def _snapshot_directory(self, root: Path) -> Path:
@@ -124,60 +128,26 @@ class FileSource:
         if not snapshot.is_relative_to(root):
             raise SourceError(
                 f"file: {self.directory / _KUBERNETES_DATA_LINK} points outside {self.directory} "
-                f"(to {snapshot}); refusing to follow it",
+                f"(to {escape_controls(snapshot)}); refusing to follow it",
                 source="file",
             )
         return snapshot
 
     @staticmethod
-    def _read(path: Path, *, shown_as: Path, root: Path) -> str:
+    def _read(path: Path, *, shown_as: Path, root: Path) -> Secret:
         real = path.resolve()
         if not real.is_relative_to(root):
             raise SourceError(
-                f"file: {shown_as} is a symlink to {real}, outside {root}; refusing to read "
-                "secrets from outside the secrets directory",
+                f"file: {shown_as} is a symlink to {escape_controls(real)}, outside {root}; "
+                "refusing to read secrets from outside the secrets directory",
                 source="file",
             )
         if not real.exists():
-            raise SourceError(f"file: {shown_as} is a dangling symlink (to {real})", source="file")
-        if real.is_dir():
-            raise SourceError(f"file: {shown_as} is a directory, expected a file", source="file")
-        try:
-            with open(real, "rb") as handle:
-                raw = handle.read(MAX_SECRET_FILE_BYTES + 1)
-        except PermissionError:
             raise SourceError(
-                f"file: {shown_as} exists but cannot be read by this process (uid {os.getuid()}); "
-                "check the file mode and the volume's defaultMode/fsGroup",
-                source="file",
-            ) from None
-        except OSError as exc:
-            raise SourceError(
-                f"file: {shown_as} could not be read: {exc.strerror or type(exc).__name__}",
-                source="file",
-            ) from None
-        if len(raw) > MAX_SECRET_FILE_BYTES:
-            raise SourceError(
-                f"file: {shown_as} is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB; "
-                "it is not a client id or secret (wrong file mounted?)",
+                f"file: {shown_as} is a dangling symlink (to {escape_controls(real)})",
                 source="file",
             )
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise SourceError(
-                f"file: {shown_as} is not UTF-8 text (binary content?); write the plain value "
-                "(base64-decode a Kubernetes secret before storing it)",
-                source="file",
-            ) from None
-        value = text.strip()
-        if not value:
-            raise SourceError(f"file: {shown_as} is empty", source="file")
-        if "\x00" in value:
-            raise SourceError(
-                f"file: {shown_as} contains NUL bytes (binary content?)", source="file"
-            )
-        return value
+        return read_small_file(real, label=f"file: {shown_as}", source="file")
 
 
 def from_options(options: SourceOptions) -> FileSource:

@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
+import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex
 
-from ..._secret import Secret
+from ..._core.arguments import non_empty_str, positive_seconds
+from ..._core.retry import RetryPolicy
+from ..._text import escape_controls
 from ...credentials import Credentials
-from ...errors import ConfigError, SourceError
+from ...errors import ConfigError, N3XTCredsError, SourceError
+from .._retrying import NO_RETRY_AFTER, call_with_retries, retry_from_options
+from ..base import pickle_refusal
 from ._errors import translate_error
 from ._payload import read_string_field
+from ._quiet import quiet_botocore, reading
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -24,12 +32,19 @@ if TYPE_CHECKING:
 
     from ..options import SourceOptions
 
-__all__ = ["AwsSecretsManagerSource", "from_options"]
+__all__ = ["DEFAULT_RETRY", "DEFAULT_SECRET_ID", "AwsSecretsManagerSource", "from_options"]
 
 _log = logging.getLogger("n3xt_creds")
 
 # Sources whose lazily made client must be dropped in a forked child (see _reset_after_fork).
 _LIVE: weakref.WeakSet[AwsSecretsManagerSource] = weakref.WeakSet()
+
+#: The retry policy of a source built without one: 3 reads at most, backoff from
+#: 0.5 s capped at 5 s, no retry starting later than 15 s after the first read.
+DEFAULT_RETRY = RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=5.0, deadline=15.0)
+#: The secret read when none is named (like VaultSource's default path).
+DEFAULT_SECRET_ID = "n3xt/api"
+_OWNER = "AwsSecretsManagerSource"
 
 _CURRENT = "AWSCURRENT"
 # During rotation AWSPENDING holds a secret N3XT may not accept yet (or any more).
@@ -51,14 +66,25 @@ class AwsSecretsManagerSource:
     per token refresh, and once more after ``invalid_client`` — so a rotated secret is
     picked up without a restart.
 
+    ``secret_id`` defaults to ``n3xt/api`` (the path VaultSource reads by default).
+    The region is ``region_name``, else the session's or AWS configuration's
+    (``AWS_DEFAULT_REGION``, ``~/.aws/config``), else ``AWS_REGION`` (which boto3 itself
+    ignores outside Lambda), read from ``environ`` (default :data:`os.environ`).
     AWS credentials come from the standard chain (environment, ``profile_name`` or
     ``AWS_PROFILE``, ``~/.aws``, web identity, container or instance role); there is no
     argument for AWS keys. ``endpoint_url`` targets a VPC endpoint, LocalStack or moto.
-    The boto3 client is created on first use, once, and reused; it runs botocore's
-    ``standard`` retry mode with ``max_attempts`` attempts and the given timeouts. Pass
-    ``session`` (a ``boto3.Session``) or a ready ``client`` to control it yourself;
-    an injected client keeps its own retry and timeout configuration. After
-    ``os.fork()`` the child builds its own client (an injected one is kept as is).
+
+    Throttling, AWS-side errors, timeouts and connection failures are retried within
+    ``retry`` (a :class:`~n3xt_creds.RetryPolicy`, the Authenticator's vocabulary;
+    default :data:`DEFAULT_RETRY`); botocore's own retries are off in the client made
+    here. The boto3 client is created on first use, once, and reused, with the given
+    timeouts. Pass ``session`` (a ``boto3.Session``) or a ready ``client`` to control
+    it yourself; an injected client keeps its own timeouts and botocore retries (which
+    then multiply with ``retry``). After ``os.fork()`` the child builds its own client
+    (an injected one is kept as is). ``clock``, ``sleep`` and ``rng`` are injectable
+    for tests. With DEBUG logging on, botocore's records of our reads (they quote the
+    response body) are dropped; the application's own AWS calls keep theirs. The
+    source refuses to be pickled: its session or client may hold AWS credentials.
 
     Outcomes: the secret, stage or version missing, or the secret scheduled for
     deletion → :class:`~n3xt_creds.CredentialsNotFoundError`; access denied, KMS
@@ -69,7 +95,7 @@ class AwsSecretsManagerSource:
 
     def __init__(
         self,
-        secret_id: str,
+        secret_id: str = DEFAULT_SECRET_ID,
         *,
         region_name: str | None = None,
         profile_name: str | None = None,
@@ -79,13 +105,17 @@ class AwsSecretsManagerSource:
         client_id_key: str = "client_id",
         client_secret_key: str = "client_secret",
         client_secret_id: str | None = None,
-        max_attempts: int = 3,
+        retry: RetryPolicy = DEFAULT_RETRY,
         connect_timeout: float = 3.0,
         read_timeout: float = 5.0,
         client: SecretsManagerClient | None = None,
         session: Any = None,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
     ) -> None:
-        _require_text("secret_id", secret_id)
+        non_empty_str("secret_id", secret_id, owner=_OWNER)
         for name, value in (
             ("client_secret_id", client_secret_id),
             ("region_name", region_name),
@@ -93,10 +123,10 @@ class AwsSecretsManagerSource:
             ("version_id", version_id),
         ):
             if value is not None:
-                _require_text(name, value)
-        _require_text("client_id_key", client_id_key)
-        _require_text("client_secret_key", client_secret_key)
-        _require_text("version_stage", version_stage)
+                non_empty_str(name, value, owner=_OWNER)
+        non_empty_str("client_id_key", client_id_key, owner=_OWNER)
+        non_empty_str("client_secret_key", client_secret_key, owner=_OWNER)
+        non_empty_str("version_stage", version_stage, owner=_OWNER)
         _check_version(version_stage, version_id, client_secret_id)
         if client_secret_id == secret_id:
             raise ConfigError(
@@ -121,23 +151,24 @@ class AwsSecretsManagerSource:
                 key="endpoint_url",
                 owner="AwsSecretsManagerSource",
             )
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        if not isinstance(retry, RetryPolicy):
             raise ConfigError(
-                f"max_attempts must be an integer >= 1, got {max_attempts!r}",
-                key="max_attempts",
-                owner="AwsSecretsManagerSource",
+                f"retry must be a n3xt_creds.RetryPolicy, not {type(retry).__name__}",
+                key="retry",
+                owner=_OWNER,
             )
-        for name, seconds in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
-                raise ConfigError(
-                    f"{name} must be a number of seconds > 0, got {seconds!r}",
-                    key=name,
-                    owner="AwsSecretsManagerSource",
-                )
         _check_injection(client, session, region_name, profile_name, endpoint_url)
 
         self.secret_id = secret_id
         self.client_secret_id = client_secret_id
+        env = os.environ if environ is None else environ
+        if region_name is None and client is None and not env.get("AWS_DEFAULT_REGION"):
+            # boto3 reads AWS_DEFAULT_REGION (and ~/.aws/config) but not AWS_REGION, the
+            # variable most platforms and docs set; fill in for it, below both.
+            fallback = env.get("AWS_REGION", "").strip() or None
+            self._fallback_region = fallback
+        else:
+            self._fallback_region = None
         self.region_name = region_name
         self.profile_name = profile_name
         self.endpoint_url = endpoint_url
@@ -145,9 +176,12 @@ class AwsSecretsManagerSource:
         self.version_id = version_id
         self.client_id_key = client_id_key
         self.client_secret_key = client_secret_key
-        self.max_attempts = max_attempts
-        self.connect_timeout = float(connect_timeout)
-        self.read_timeout = float(read_timeout)
+        self.retry = retry
+        self.connect_timeout = positive_seconds("connect_timeout", connect_timeout, owner=_OWNER)
+        self.read_timeout = positive_seconds("read_timeout", read_timeout, owner=_OWNER)
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._session = session
         self._client: SecretsManagerClient | None = client
         self._owns_client = client is None
@@ -175,47 +209,99 @@ class AwsSecretsManagerSource:
             f"endpoint_url={self.endpoint_url!r})"
         )
 
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise pickle_refusal(self)
+
     # -- reading -------------------------------------------------------------------
     def get_credentials(self) -> Credentials:
         """Read the secret(s) now; see the class docstring for what each outcome means."""
-        client_id_doc = self._get_secret_value(self.secret_id)
+        # Only the outcome is kept in this frame, never an answer: an error raised here
+        # must not have the secret in its traceback's frame locals.
+        outcome = self._read_pair()
+        if isinstance(outcome, N3XTCredsError):
+            raise outcome
+        return outcome
+
+    def _read_pair(self) -> Credentials | N3XTCredsError:
+        """The credentials or the error to raise; raises nothing from the answers."""
+        id_answer = self._get_secret_value(self.secret_id)
+        if isinstance(id_answer, N3XTCredsError):
+            return id_answer
         client_id = read_string_field(
-            client_id_doc, key=self.client_id_key, where=self._where(self.secret_id)
+            id_answer, key=self.client_id_key, where=self._where(self.secret_id)
         )
-        secret_doc = client_id_doc
-        if self.client_secret_id is not None:
-            secret_doc = self._get_secret_value(self.client_secret_id)
+        if isinstance(client_id, N3XTCredsError):
+            return client_id
+        secret_answer = (
+            id_answer
+            if self.client_secret_id is None
+            else self._get_secret_value(self.client_secret_id)
+        )
+        if isinstance(secret_answer, N3XTCredsError):
+            return secret_answer
         client_secret = read_string_field(
-            secret_doc,
+            secret_answer,
             key=self.client_secret_key,
             where=self._where(self.client_secret_id or self.secret_id),
         )
+        if isinstance(client_secret, N3XTCredsError):
+            return client_secret
         _log.debug(
             "aws: read %s version %s",
             self.secret_id,
-            client_id_doc.get("VersionId", "?"),
+            escape_controls(id_answer.get("VersionId", "?"), 80),
         )
         return Credentials(
-            client_id=client_id, client_secret=Secret(client_secret), source=f"aws:{self.secret_id}"
+            client_id=client_id.get_secret_value(),
+            client_secret=client_secret,
+            source=f"aws:{self.secret_id}",
         )
 
-    def _get_secret_value(self, secret_id: str) -> GetSecretValueResponseTypeDef:
+    def _get_secret_value(self, secret_id: str) -> GetSecretValueResponseTypeDef | N3XTCredsError:
+        """One GetSecretValue within the retry policy, or the error that ended it."""
+        failure: Exception | None = None
         try:
             client = self._get_client()
+            return call_with_retries(
+                lambda: self._call(client, secret_id),
+                policy=self.retry,
+                classify=lambda exc: self._classify(exc, secret_id),
+                give_up=lambda exc, attempts: self._translate(exc, secret_id, attempts),
+                clock=self._clock,
+                sleep=self._sleep,
+                rng=self._rng,
+                label="aws",
+            )
+        except N3XTCredsError as exc:
+            failure = exc.with_traceback(None)
+        except Exception as exc:
+            # A final failure from boto3/botocore: its message may quote the response,
+            # and its frames hold the request; only our translation leaves this frame.
+            failure = self._translate(exc.with_traceback(None), secret_id, 1)
+        assert isinstance(failure, N3XTCredsError)
+        failure.__context__ = None
+        return failure
+
+    def _call(self, client: SecretsManagerClient, secret_id: str) -> GetSecretValueResponseTypeDef:
+        with reading():
             if self.version_id is not None:
                 return client.get_secret_value(SecretId=secret_id, VersionId=self.version_id)
             return client.get_secret_value(SecretId=secret_id, VersionStage=self.version_stage)
-        except SourceError:
-            raise
-        except Exception as exc:
-            # Every other failure here comes from boto3/botocore; their messages may quote
-            # the response, so the cause is not chained.
-            raise translate_error(
-                exc,
-                where=self._where(secret_id),
-                secret_id=secret_id,
-                looked_for=self._looked_for(),
-            ) from None
+
+    def _translate(self, exc: Exception, secret_id: str, attempts: int) -> N3XTCredsError:
+        if isinstance(exc, N3XTCredsError):
+            return exc
+        return translate_error(
+            exc,
+            where=self._where(secret_id),
+            secret_id=secret_id,
+            looked_for=self._looked_for(),
+            attempts=attempts,
+        )
+
+    def _classify(self, exc: Exception, secret_id: str) -> float | None:
+        retryable = getattr(self._translate(exc, secret_id, 1), "retryable", False)
+        return NO_RETRY_AFTER if retryable else None
 
     def _get_client(self) -> SecretsManagerClient:
         client = self._client
@@ -237,19 +323,27 @@ class AwsSecretsManagerSource:
             ) from None
 
         session = self._session or boto3.session.Session(profile_name=self.profile_name)
+        quiet_botocore()
         config = Config(
-            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+            # One attempt per call: the retry policy (the core's vocabulary) runs above.
+            retries={"mode": "standard", "total_max_attempts": 1},
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
             user_agent_extra="n3xt-creds",
         )
         client: SecretsManagerClient = session.client(
             "secretsmanager",
-            region_name=self.region_name,
+            region_name=self.region_name or self._default_region(session),
             endpoint_url=self.endpoint_url,
             config=config,
         )
         return client
+
+    def _default_region(self, session: Any) -> str | None:
+        """AWS_REGION, when neither the arguments, the session nor AWS config name one."""
+        if self._fallback_region is None or session.region_name:
+            return None
+        return self._fallback_region
 
     def _reset_after_fork(self) -> None:
         # In a forked child only the forking thread exists: a lock another thread held
@@ -264,7 +358,7 @@ class AwsSecretsManagerSource:
     def _region(self) -> str | None:
         if self._client is not None:
             return self._client.meta.region_name
-        return self.region_name
+        return self.region_name or self._fallback_region
 
     def _version_label(self) -> str:
         if self.version_id is not None:
@@ -292,16 +386,18 @@ if hasattr(os, "register_at_fork"):
 def from_options(options: SourceOptions) -> AwsSecretsManagerSource:
     """Build the source from its ``[<env>.sources.aws]`` settings table.
 
-    Keys: ``secret_id`` (required), ``client_secret_id``, ``region_name``,
-    ``profile_name``, ``endpoint_url``, ``version_stage``, ``version_id``,
-    ``client_id_key``, ``client_secret_key``, ``max_attempts``, ``connect_timeout``,
-    ``read_timeout``. AWS keys (``aws_access_key_id``, ...) are refused: they belong
+    Keys: ``secret_id`` (default ``n3xt/api``), ``client_secret_id``, ``region_name``
+    (default: AWS configuration, then ``AWS_REGION``), ``profile_name``,
+    ``endpoint_url``, ``version_stage``, ``version_id``, ``client_id_key``,
+    ``client_secret_key``, ``connect_timeout`` (3 s), ``read_timeout`` (5 s), and the
+    retry policy ``max_attempts`` (3), ``base_delay`` (0.5 s), ``max_delay`` (5 s),
+    ``deadline`` (15 s). AWS keys (``aws_access_key_id``, ...) are refused: they belong
     to the standard AWS credential chain, not to a settings file.
     """
     for aws_key in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token"):
         options.not_secret(aws_key)
     kwargs: dict[str, Any] = {
-        "secret_id": options.get_str("secret_id"),
+        "secret_id": options.get_str("secret_id", DEFAULT_SECRET_ID),
         "client_secret_id": options.get_str("client_secret_id", None),
         "region_name": options.get_str("region_name", None),
         "profile_name": options.get_str("profile_name", None),
@@ -310,21 +406,12 @@ def from_options(options: SourceOptions) -> AwsSecretsManagerSource:
         "version_id": options.get_str("version_id", None),
         "client_id_key": options.get_str("client_id_key", "client_id"),
         "client_secret_key": options.get_str("client_secret_key", "client_secret"),
-        "max_attempts": options.get_int("max_attempts", 3, positive=True),
         "connect_timeout": options.get_float("connect_timeout", 3.0, positive=True),
         "read_timeout": options.get_float("read_timeout", 5.0, positive=True),
+        "retry": retry_from_options(options, DEFAULT_RETRY),
     }
     options.finish()
-    return options.build(AwsSecretsManagerSource, **kwargs)
-
-
-def _require_text(name: str, value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(
-            f"{name} must be a non-empty string, got {value!r}",
-            key=name,
-            owner="AwsSecretsManagerSource",
-        )
+    return options.build(AwsSecretsManagerSource, environ=options.environ, **kwargs)
 
 
 def _check_version(

@@ -7,18 +7,19 @@ credential-source protocol knows:
   stage/version) is not there, or is scheduled for deletion: "nothing here";
 * :class:`~n3xt_creds.SourceError` — everything else, with ``retryable=True`` only
   for failures that waiting can fix (throttling, AWS-side errors, timeouts, an
-  unreachable endpoint). By then botocore has already retried them in its
-  ``standard`` mode, so no second retry loop runs here.
+  unreachable endpoint): the source's retry policy retries exactly those.
 
 Messages never quote AWS's or botocore's own text: a response-parsing error can carry
 the raw answer (which may be the secret), so only error codes, HTTP status, request
-ids, endpoints and our own words appear, and callers raise the result ``from None``.
+ids, endpoints and our own words appear (escaped: they come from outside), and
+callers raise the result outside any ``except`` block, so no context chain leads back.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..._text import escape_controls
 from ...errors import CredentialsNotFoundError, N3XTCredsError, SourceError
 
 __all__ = ["translate_error"]
@@ -53,18 +54,26 @@ _TRANSIENT = frozenset(
 
 
 def translate_error(
-    exc: BaseException, *, where: str, secret_id: str, looked_for: tuple[str, ...]
+    exc: BaseException,
+    *,
+    where: str,
+    secret_id: str,
+    looked_for: tuple[str, ...],
+    attempts: int = 1,
 ) -> N3XTCredsError:
     """The n3xt_creds error for ``exc``, raised by a GetSecretValue call.
 
     ``where`` names the secret, stage/version and region for messages; ``looked_for``
-    goes on a :class:`~n3xt_creds.CredentialsNotFoundError` so a chain can list it.
+    goes on a :class:`~n3xt_creds.CredentialsNotFoundError` so a chain can list it;
+    ``attempts`` is how many calls were made (for the message of a transient failure).
     """
     # botocore is loaded by now: the call that failed went through it.
     from botocore import exceptions as boto  # noqa: PLC0415 - heavy import, only when used
 
     if isinstance(exc, boto.ClientError):
-        return _from_client_error(exc, where=where, secret_id=secret_id, looked_for=looked_for)
+        return _from_client_error(
+            exc, where=where, secret_id=secret_id, looked_for=looked_for, attempts=attempts
+        )
     if isinstance(exc, boto.SSLError):
         return SourceError(
             f"{where}: TLS verification of {_endpoint(exc)} failed; if a proxy or VPC "
@@ -79,7 +88,7 @@ def translate_error(
         )
         return SourceError(
             f"{where}: the connection to {_endpoint(exc)} {kind} ({type(exc).__name__}) "
-            "after botocore's retries; check network access to Secrets Manager "
+            f"after {attempts} attempt(s); check network access to Secrets Manager "
             "(VPC endpoint, proxy, security groups) or the endpoint_url setting",
             source="aws",
             retryable=True,
@@ -94,21 +103,22 @@ def translate_error(
         )
     if isinstance(exc, boto.CredentialRetrievalError):
         return SourceError(
-            f"{where}: fetching AWS credentials from {exc.kwargs.get('provider', 'a provider')} "
+            f"{where}: fetching AWS credentials from "
+            f"{escape_controls(exc.kwargs.get('provider', 'a provider'), 80)} "
             "failed (instance metadata or SSO may be unavailable); try again, or check the role",
             source="aws",
             retryable=True,
         )
     if isinstance(exc, boto.ProfileNotFound):
         return SourceError(
-            f"{where}: AWS profile {exc.kwargs.get('profile')!r} is not in ~/.aws/config or "
+            f"{where}: AWS profile {escape_controls(repr(exc.kwargs.get('profile')), 80)} is not in ~/.aws/config or "
             "~/.aws/credentials; fix profile_name (or AWS_PROFILE)",
             source="aws",
         )
     if isinstance(exc, boto.NoRegionError):
         return SourceError(
-            f"{where}: no AWS region is configured; set region_name in the source's settings "
-            "or AWS_DEFAULT_REGION in the environment (boto3 does not read AWS_REGION)",
+            f"{where}: no AWS region is configured; set region_name in the source's settings, "
+            "or AWS_DEFAULT_REGION or AWS_REGION in the environment",
             source="aws",
         )
     # Anything else (a response botocore could not parse, ...) may carry the raw
@@ -121,15 +131,15 @@ def translate_error(
 
 
 def _from_client_error(
-    exc: Any, *, where: str, secret_id: str, looked_for: tuple[str, ...]
+    exc: Any, *, where: str, secret_id: str, looked_for: tuple[str, ...], attempts: int
 ) -> N3XTCredsError:
     error = exc.response.get("Error") or {}
     meta = exc.response.get("ResponseMetadata") or {}
-    code = str(error.get("Code") or "Unknown")
+    code = escape_controls(error.get("Code") or "Unknown", 80)
     message = str(error.get("Message") or "")
     status = meta.get("HTTPStatusCode")
-    attempts = int(meta.get("RetryAttempts") or 0) + 1
-    details = f"AWS error {code}, HTTP {status}, request id {meta.get('RequestId') or 'n/a'}"
+    request_id = escape_controls(meta.get("RequestId") or "n/a", 80)
+    details = f"AWS error {code}, HTTP {status}, request id {request_id}"
 
     if code in _NOT_FOUND:
         return CredentialsNotFoundError(
@@ -178,4 +188,4 @@ def _from_client_error(
 
 
 def _endpoint(exc: Any) -> str:
-    return str(exc.kwargs.get("endpoint_url") or "the Secrets Manager endpoint")
+    return escape_controls(exc.kwargs.get("endpoint_url") or "the Secrets Manager endpoint", 200)

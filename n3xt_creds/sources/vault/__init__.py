@@ -1,8 +1,9 @@
 """VaultSource: N3XT credentials from a HashiCorp Vault / OpenBao KV secret.
 
-The HTTP details (redirect guard, retries) live in ``_vault_http``; login and
-token renewal in ``_vault_auth``. This module reads the secret and turns each of
-Vault's answers into the outcome the rest of n3xt_creds expects.
+The HTTP details (redirect guard, bounded answers) live in ``_http``; login and
+token renewal in ``_auth``; what each answer means in ``_answers``; the retry loop
+(the core's RetryPolicy) is shared with the AWS source. This module reads the
+secret and turns each outcome into what the rest of n3xt_creds expects.
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn, SupportsIndex
 from urllib.parse import urlsplit
 
 from ... import _environ
+from ..._core.arguments import non_empty_str, positive_seconds
+from ..._core.retry import RetryPolicy
 from ..._secret import Secret
 from ...credentials import Credentials
 from ...errors import ConfigError, SourceError
+from .._retrying import NO_RETRY_AFTER, call_with_retries, retry_from_options
+from ..base import pickle_refusal
 from ..options import SourceOptions
 from ._answers import SecretAddress, credentials_from, read_error, unavailable_error
 from ._auth import (
@@ -31,15 +36,17 @@ from ._auth import (
     VaultTokenAuth,
 )
 from ._http import (
+    MAX_ANSWER_BYTES,
+    AnswerTooLargeError,
     RedirectRefusedError,
-    RetryPolicy,
     TLSVaultError,
+    TransientVaultError,
     VaultHTTPError,
     build_client,
-    with_retries,
 )
 
 __all__ = [
+    "DEFAULT_RETRY",
     "VaultAppRoleAuth",
     "VaultKubernetesAuth",
     "VaultSource",
@@ -50,6 +57,10 @@ __all__ = [
 _log = logging.getLogger("n3xt_creds")
 
 AnyVaultAuth = VaultTokenAuth | VaultAppRoleAuth | VaultKubernetesAuth
+
+#: The retry policy of a VaultSource built without one: 4 reads at most, backoff from
+#: 0.2 s capped at 2 s, no retry starting later than 15 s after the first read.
+DEFAULT_RETRY = RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=2.0, deadline=15.0)
 
 
 class VaultSource:
@@ -69,16 +80,22 @@ class VaultSource:
       :class:`~n3xt_creds.CredentialsNotFoundError` saying which;
     * permission denied (after one fresh login, for AppRole/Kubernetes): SourceError
       with the policy the token needs, no retry;
-    * sealed, 5xx, 429, unreachable: retried ``retries`` times with jittered backoff
-      (``Retry-After`` honoured), then SourceError with ``retryable=True``;
+    * sealed, 5xx, 429, unreachable: retried within ``retry`` (a
+      :class:`~n3xt_creds.RetryPolicy`, the Authenticator's vocabulary; default
+      :data:`DEFAULT_RETRY`) with jittered backoff, ``Retry-After`` honoured (seconds or
+      an HTTP-date) when it fits the policy's deadline, then SourceError with
+      ``retryable=True``;
+    * an answer larger than 1 MiB (or compressed although we ask for none): refused
+      while it is read, SourceError;
     * a key missing or not a string: SourceError naming the key (never a value);
     * a redirect to another address (a standby node): refused, SourceError — the
       Vault token is never sent to another origin.
 
     Vault is read on every call (the authenticator calls once per token refresh).
-    ``clock``, ``sleep``, ``environ`` and ``session`` (a ``requests.Session``) are
-    injectable for tests. ``VAULT_SKIP_VERIFY`` is deliberately *not* honoured:
-    turning TLS verification off must be an explicit ``verify=False``.
+    ``clock``, ``sleep``, ``rng``, ``environ`` and ``session`` (a ``requests.Session``)
+    are injectable for tests. ``VAULT_SKIP_VERIFY`` is deliberately *not* honoured:
+    turning TLS verification off must be an explicit ``verify=False``. The source holds
+    a Vault token once it has read, so it refuses to be pickled (build one per process).
     """
 
     def __init__(
@@ -98,8 +115,7 @@ class VaultSource:
         client_cert: str | os.PathLike[str] | None = None,
         client_key: str | os.PathLike[str] | None = None,
         timeout: float = 5.0,
-        retries: int = 3,
-        backoff: float = 0.2,
+        retry: RetryPolicy = DEFAULT_RETRY,
         environ: Mapping[str, str] | None = None,
         session: Any = None,
         clock: Callable[[], float] = time.monotonic,
@@ -132,12 +148,10 @@ class VaultSource:
                 owner="VaultSource",
             )
         self.version = version
-        for key, value in (
-            ("client_id_key", client_id_key),
-            ("client_secret_key", client_secret_key),
-        ):
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"{key} must be a non-empty string", key=key, owner="VaultSource")
+        client_id_key = non_empty_str("client_id_key", client_id_key, owner="VaultSource")
+        client_secret_key = non_empty_str(
+            "client_secret_key", client_secret_key, owner="VaultSource"
+        )
         if client_id_key == client_secret_key:
             raise ConfigError(
                 "client_id_key and client_secret_key must differ",
@@ -147,18 +161,14 @@ class VaultSource:
         self.client_id_key = client_id_key
         self.client_secret_key = client_secret_key
         self.namespace = (namespace or env.get(_environ.VAULT_NAMESPACE, "")).strip("/ ") or None
-        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+        self.timeout = positive_seconds("timeout", timeout, owner="VaultSource")
+        if not isinstance(retry, RetryPolicy):
             raise ConfigError(
-                f"timeout must be > 0 seconds, got {timeout!r}", key="timeout", owner="VaultSource"
-            )
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ConfigError(
-                f"retries must be an integer >= 0, got {retries!r}",
-                key="retries",
+                f"retry must be a n3xt_creds.RetryPolicy, not {type(retry).__name__}",
+                key="retry",
                 owner="VaultSource",
             )
-        self.timeout = float(timeout)
-        self.retry = RetryPolicy(retries=retries, backoff=backoff)
+        self.retry = retry
         ca: str | os.PathLike[str] | None = ca_cert or env.get(_environ.VAULT_CACERT) or None
         self.verify: bool | str = str(ca) if (verify and ca) else bool(verify)
         cert = client_cert or env.get(_environ.VAULT_CLIENT_CERT) or None
@@ -181,8 +191,9 @@ class VaultSource:
             )
         self._keeper = TokenKeeper(self.auth, environ=env, clock=clock)
         self._session = session
+        self._clock = clock
         self._sleep = sleep
-        self._rng = rng
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._client: Any = None
         self._lock = threading.Lock()
         self._address = SecretAddress(
@@ -209,6 +220,9 @@ class VaultSource:
             f"kv_version={self.kv_version}, auth={self.auth!r}, namespace={self.namespace!r})"
         )
 
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise pickle_refusal(self)
+
     def _reset_after_fork(self) -> None:
         # In a forked child only the forking thread exists: a lock another thread held
         # would never be released, and the parent's pooled connections must not be
@@ -229,39 +243,62 @@ class VaultSource:
     # -- reading -------------------------------------------------------------------
     def get_credentials(self) -> Credentials:
         """Read the secret now; see the class docstring for every outcome."""
+        # Only the outcome is kept here, never the answer: an error raised from this
+        # frame must not have the secret in its traceback's frame locals.
         with self._lock:
-            try:
-                body = with_retries(
+            outcome = self._fetch()
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def _fetch(self) -> Credentials | Exception:
+        """The credentials, or the error to raise (built outside any ``except`` block)."""
+        failure: Exception | None = None
+        try:
+            return credentials_from(
+                call_with_retries(
                     self._read_once,
                     policy=self.retry,
-                    sleep=self._sleep,
-                    rng=self._rng,
+                    classify=_classify,
                     give_up=lambda exc, attempts: unavailable_error(
                         exc, attempts, at=self._address
                     ),
-                )
-            except VaultHTTPError as exc:
-                raise read_error(exc, at=self._address, auth_method=self.auth.method) from None
-            except RedirectRefusedError as exc:
-                raise SourceError(
-                    f"vault: {self.url} redirected the read of {self.location} to another "
-                    f"address ({exc.location}), as a standby node does. The Vault token is never "
-                    "sent to another origin: point url at the active node or at a load balancer "
-                    "that forwards to it",
-                    source="vault",
-                ) from None
-            except TLSVaultError:
-                raise SourceError(
-                    f"vault: TLS handshake with {self.url} failed (certificate not trusted or "
-                    "client certificate refused); set ca_cert / VAULT_CACERT to the CA that "
-                    "signed Vault's certificate, and check client_cert/client_key",
-                    source="vault",
-                ) from None
-        return credentials_from(
-            body,
-            at=self._address,
-            client_id_key=self.client_id_key,
-            client_secret_key=self.client_secret_key,
+                    clock=self._clock,
+                    sleep=self._sleep,
+                    rng=self._rng,
+                    label="vault",
+                ),
+                at=self._address,
+                client_id_key=self.client_id_key,
+                client_secret_key=self.client_secret_key,
+            )
+        except (VaultHTTPError, RedirectRefusedError, TLSVaultError, AnswerTooLargeError) as exc:
+            failure = exc.with_traceback(None)
+        return self._failure(failure)
+
+    def _failure(self, exc: Exception) -> Exception:
+        if isinstance(exc, VaultHTTPError):
+            return read_error(exc, at=self._address, auth_method=self.auth.method)
+        if isinstance(exc, RedirectRefusedError):
+            return SourceError(
+                f"vault: {self.url} redirected the read of {self.location} to another "
+                f"address ({exc.location}), as a standby node does. The Vault token is never "
+                "sent to another origin: point url at the active node or at a load balancer "
+                "that forwards to it",
+                source="vault",
+            )
+        if isinstance(exc, AnswerTooLargeError):
+            return SourceError(
+                f"vault: the answer from {self.url} reading {self.location} was refused: {exc} "
+                f"(the limit is {MAX_ANSWER_BYTES // 1024} KiB). Is url a Vault server, and "
+                "is this path a KV secret?",
+                source="vault",
+            )
+        return SourceError(
+            f"vault: TLS handshake with {self.url} failed (certificate not trusted or "
+            "client certificate refused); set ca_cert / VAULT_CACERT to the CA that "
+            "signed Vault's certificate, and check client_cert/client_key",
+            source="vault",
         )
 
     def _read_once(self) -> Any:
@@ -282,9 +319,9 @@ class VaultSource:
             # no longer knows; a fresh login tells them apart, once.
             if exc.status_code != 403 or not self._keeper.can_login:
                 raise
-            _log.info("vault: %s was refused (403); logging in again once", self.location)
-            self._keeper.forget()
-            return self._read(client, self._keeper.token(client))
+        _log.info("vault: %s was refused (403); logging in again once", self.location)
+        self._keeper.forget()
+        return self._read(client, self._keeper.token(client))
 
     def _read(self, client: Any, token: Secret) -> Any:
         client.token = token.get_secret_value()
@@ -296,6 +333,15 @@ class VaultSource:
                 raise_on_deleted_version=True,
             )
         return client.secrets.kv.v1.read_secret(path=self.path, mount_point=self.mount_point)
+
+
+def _classify(exc: Exception) -> float | None:
+    """Worth another read? ``None`` = no; else the Retry-After (or -1 without one)."""
+    if isinstance(exc, TransientVaultError):
+        return NO_RETRY_AFTER
+    if isinstance(exc, VaultHTTPError) and exc.transient:
+        return NO_RETRY_AFTER if exc.retry_after is None else exc.retry_after
+    return None
 
 
 _LIVE: weakref.WeakSet[VaultSource] = weakref.WeakSet()
@@ -342,6 +388,17 @@ def _check_segment(key: str, value: object) -> str:
 def from_options(options: SourceOptions) -> VaultSource:
     """Build a VaultSource from a ``[<env>.sources.vault]`` settings table.
 
+    Keys: ``url`` (default ``VAULT_ADDR``), ``mount_point`` (``secret``), ``path``
+    (``n3xt/api``), ``kv_version`` (2), ``version``, ``namespace`` (default
+    ``VAULT_NAMESPACE``), ``client_id_key``, ``client_secret_key``, ``verify``,
+    ``ca_cert``, ``client_cert``, ``client_key``, ``timeout`` (5 s); the retry policy
+    ``max_attempts`` (4), ``base_delay`` (0.2 s), ``max_delay`` (2 s), ``deadline``
+    (15 s); ``auth_method`` (``token`` | ``approle`` | ``kubernetes``) and its keys:
+    ``token_var`` and ``token_file`` (token: the variable, default ``VAULT_TOKEN``,
+    then the file, default ``~/.vault-token`` — a Vault Agent sink), ``role_id``,
+    ``role_id_var``, ``secret_id_var``, ``secret_id_file``, ``approle_mount``
+    (approle), ``role``, ``jwt_file``, ``kubernetes_mount`` (kubernetes).
+
     A ``token`` or ``secret_id`` key is refused: secrets never live in settings.
     Keys of an auth method other than ``auth_method`` are accepted and ignored, so
     ``[default]`` can configure AppRole while ``[development]`` switches to token.
@@ -351,6 +408,8 @@ def from_options(options: SourceOptions) -> VaultSource:
     auth_method = options.get_str(
         "auth_method", "token", choices=("token", "approle", "kubernetes")
     )
+    token_var = options.get_str("token_var", _environ.VAULT_TOKEN)
+    token_file = options.get_str("token_file", None)
     role_id = options.get_str("role_id", None)
     role_id_var = options.get_str("role_id_var", _environ.VAULT_ROLE_ID)
     secret_id_var = options.get_str("secret_id_var", _environ.VAULT_SECRET_ID)
@@ -373,7 +432,7 @@ def from_options(options: SourceOptions) -> VaultSource:
             raise options.error("role", 'is required when auth_method = "kubernetes"')
         auth = VaultKubernetesAuth(role, jwt_file=jwt_file, mount=kubernetes_mount)
     else:
-        auth = VaultTokenAuth()
+        auth = options.build(VaultTokenAuth, token_var=token_var, token_file=token_file)
     kwargs: dict[str, Any] = {
         "url": options.get_str("url", None),
         "mount_point": options.get_str("mount_point", "secret"),
@@ -388,6 +447,7 @@ def from_options(options: SourceOptions) -> VaultSource:
         "client_cert": options.get_str("client_cert", None),
         "client_key": options.get_str("client_key", None),
         "timeout": options.get_float("timeout", 5.0, positive=True),
+        "retry": retry_from_options(options, DEFAULT_RETRY),
     }
     options.finish()
     # VAULT_ADDR, VAULT_TOKEN and friends are read from the environment the settings

@@ -14,6 +14,7 @@ from typing import Any
 from ..._secret import Secret
 from ...credentials import Credentials
 from ...errors import CredentialsNotFoundError, SourceError
+from .._keys import key_hint
 from ._http import TransientVaultError, VaultHTTPError
 
 __all__ = ["SecretAddress", "credentials_from", "read_error", "unavailable_error"]
@@ -82,8 +83,10 @@ def read_error(exc: VaultHTTPError, *, at: SecretAddress, auth_method: str) -> E
     if exc.status_code == 403:
         hint = "; or the Vault token expired or was revoked" if auth_method == "token" else ""
         return SourceError(
-            f"{where}: permission denied (403). The {auth_method} token's policy must grant "
-            f'read: path "{at.api_path}" {{ capabilities = ["read"] }}{hint}',
+            f"{where}: permission denied (403). Either the path is wrong — Vault answers 403, "
+            f"not 404, for a path the token may not read: check mount_point, path, kv_version "
+            f"and namespace — or the {auth_method} token's policy lacks "
+            f'path "{at.api_path}" {{ capabilities = ["read"] }}{hint}',
             source="vault",
         )
     return SourceError(f"{where}: Vault answered {exc.status_code} ({exc.reason})", source="vault")
@@ -112,24 +115,27 @@ def _not_found(exc: VaultHTTPError, *, at: SecretAddress) -> CredentialsNotFound
 
 def credentials_from(
     body: Any, *, at: SecretAddress, client_id_key: str, client_secret_key: str
-) -> Credentials:
-    """Credentials from a successful read, or SourceError naming the missing/bad key."""
+) -> Credentials | SourceError:
+    """Credentials from a successful read, or the SourceError naming the missing/bad key.
+
+    The error is returned, not raised: the caller raises it from a frame that does not
+    hold the answer, so the secret is not in the frame locals of the traceback.
+    """
     data = body.get("data") if isinstance(body, Mapping) else None
     version = ""
     if at.kv_version == 2 and isinstance(data, Mapping):
         metadata = data.get("metadata")
-        if isinstance(metadata, Mapping) and metadata.get("version"):
+        if isinstance(metadata, Mapping) and isinstance(metadata.get("version"), int):
             version = f"@v{metadata['version']}"
         data = data.get("data")
     where = f"vault {at.url}: {at.mount_point}/{at.path}{version}"
     if not isinstance(data, Mapping):
-        raise SourceError(f"{where}: the secret has no key/value data", source="vault")
+        return SourceError(f"{where}: the secret has no key/value data", source="vault")
     values: list[str] = []
     for key in (client_id_key, client_secret_key):
         if key not in data:
-            present = ", ".join(sorted(map(str, data))) or "none"
-            raise SourceError(
-                f"{where}: the secret has no key `{key}` (keys present: {present}); "
+            return SourceError(
+                f"{where}: the secret has no key `{key}`{key_hint(key, data)}; "
                 "add it, or set client_id_key / client_secret_key",
                 source="vault",
             )
@@ -138,7 +144,7 @@ def credentials_from(
             kind = (
                 "an empty string" if isinstance(value, str) else f"of type {type(value).__name__}"
             )
-            raise SourceError(
+            return SourceError(
                 f"{where}: key `{key}` is {kind}, expected a non-empty string", source="vault"
             )
         values.append(value.strip())

@@ -14,18 +14,20 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from ... import _environ
+from ..._core.arguments import non_empty_str
 from ..._secret import Secret
+from ..._text import escape_controls
 from ...errors import ConfigError, SourceError
+from .._files import read_small_file
 from ._http import VaultHTTPError
 
 __all__ = [
     "DEFAULT_KUBERNETES_JWT_FILE",
     "TokenKeeper",
     "VaultAppRoleAuth",
-    "VaultAuth",
     "VaultKubernetesAuth",
     "VaultTokenAuth",
 ]
@@ -35,49 +37,10 @@ _log = logging.getLogger("n3xt_creds")
 #: Where Kubernetes mounts the pod's service-account token (it is rotated in place).
 DEFAULT_KUBERNETES_JWT_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 _VAULT_TOKEN_FILE = "~/.vault-token"
-# A secret_id or JWT file is a few KiB at most; anything bigger is the wrong file.
-_MAX_CREDENTIAL_FILE_BYTES = 64 * 1024
 
 
-class VaultAuth(Protocol):
-    """What VaultSource needs from an auth method (the three classes below)."""
-
-    method: str
-
-    def describe(self) -> str:
-        """A secret-free description: method, where its inputs come from, mount."""
-        ...
-
-
-def _require_name(owner: str, key: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{owner}: {key} must be a non-empty string, got {value!r}", key=key)
-    return value.strip().strip("/") if key.endswith("mount") else value.strip()
-
-
-def _read_small_file(path: Path, *, what: str, source: str) -> str:
-    """Read a credential file for a login; errors name the file, never its content."""
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(_MAX_CREDENTIAL_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise SourceError(f"{source}: {what} file {path} does not exist", source="vault") from None
-    except OSError as exc:
-        raise SourceError(
-            f"{source}: cannot read {what} file {path}: {exc.strerror or type(exc).__name__}",
-            source="vault",
-        ) from None
-    if len(raw) > _MAX_CREDENTIAL_FILE_BYTES:
-        raise SourceError(f"{source}: {what} file {path} is larger than 64 KiB", source="vault")
-    try:
-        text = raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise SourceError(
-            f"{source}: {what} file {path} is not UTF-8 text", source="vault"
-        ) from None
-    if not text:
-        raise SourceError(f"{source}: {what} file {path} is empty", source="vault")
-    return text
+def _mount(owner: str, value: object) -> str:
+    return non_empty_str("mount", value, owner=owner).strip("/")
 
 
 class VaultTokenAuth:
@@ -102,8 +65,8 @@ class VaultTokenAuth:
     ) -> None:
         self._token = token if isinstance(token, Secret) or token is None else Secret(token)
         if self._token is not None and not self._token.get_secret_value().strip():
-            raise ConfigError("VaultTokenAuth: token is empty", key="token")
-        self.token_var = _require_name("VaultTokenAuth", "token_var", token_var)
+            raise ConfigError("token is empty", key="token", owner="VaultTokenAuth")
+        self.token_var = non_empty_str("token_var", token_var, owner="VaultTokenAuth")
         self.token_file = str(token_file) if token_file is not None else _VAULT_TOKEN_FILE
 
     def describe(self) -> str:
@@ -126,8 +89,10 @@ class VaultTokenAuth:
         if self.token_file.startswith("~"):
             home = environ.get("HOME")
             path = Path(home) / self.token_file[2:] if home else path.expanduser()
-        if path.is_file():
-            return Secret(_read_small_file(path, what="Vault token", source="vault token auth"))
+        if os.path.lexists(path):
+            return read_small_file(
+                path, label=f"vault token auth: Vault token file {path}", source="vault"
+            )
         raise SourceError(
             f"vault token auth: no Vault token: {self.token_var} is not set and {path} does "
             "not exist. Export the token, run `bao login` (or `vault login`), or use "
@@ -157,11 +122,12 @@ class VaultAppRoleAuth:
         secret_id_file: str | os.PathLike[str] | None = None,
         mount: str = "approle",
     ) -> None:
-        self.role_id = _require_name("VaultAppRoleAuth", "role_id", role_id) if role_id else None
-        self.role_id_var = _require_name("VaultAppRoleAuth", "role_id_var", role_id_var)
-        self.secret_id_var = _require_name("VaultAppRoleAuth", "secret_id_var", secret_id_var)
+        owner = "VaultAppRoleAuth"
+        self.role_id = non_empty_str("role_id", role_id, owner=owner) if role_id else None
+        self.role_id_var = non_empty_str("role_id_var", role_id_var, owner=owner)
+        self.secret_id_var = non_empty_str("secret_id_var", secret_id_var, owner=owner)
         self.secret_id_file = Path(secret_id_file) if secret_id_file is not None else None
-        self.mount = _require_name("VaultAppRoleAuth", "mount", mount)
+        self.mount = _mount(owner, mount)
 
     def _secret_id_origin(self) -> str:
         return f"file {self.secret_id_file}" if self.secret_id_file else self.secret_id_var
@@ -182,33 +148,64 @@ class VaultAppRoleAuth:
                 f"vault approle: no role_id: set `role_id` or the variable {self.role_id_var}",
                 source="vault",
             )
-        if self.secret_id_file is not None:
-            secret_id = _read_small_file(
-                self.secret_id_file, what="AppRole secret_id", source="vault approle"
-            )
-        else:
-            secret_id = environ.get(self.secret_id_var, "").strip()
-            if not secret_id:
-                raise SourceError(
-                    f"vault approle: no secret_id: the variable {self.secret_id_var} is not set "
-                    "(or use secret_id_file)",
-                    source="vault",
-                )
+        secret_id = self._secret_id(environ)
+        rejected: VaultHTTPError | None = None
         try:
             body = client.auth.approle.login(
-                role_id=role_id, secret_id=secret_id, use_token=False, mount_point=self.mount
+                role_id=role_id,
+                secret_id=secret_id.get_secret_value(),
+                use_token=False,
+                mount_point=self.mount,
             )
         except VaultHTTPError as exc:
             if exc.transient:
                 raise
-            raise SourceError(
-                f"vault approle: login with role_id {role_id} at auth/{self.mount} was rejected "
-                f"({exc.status_code}: {exc.reason}). If the role_id is right, the secret_id from "
-                f"{self._secret_id_origin()} is expired, used up or revoked: a new secret_id is "
-                "needed (bao write -f auth/approle/role/<role>/secret-id)",
-                source="vault",
-            ) from None
+            rejected = exc.with_traceback(None)
+        if rejected is not None:
+            raise SourceError(self._rejection(rejected, role_id), source="vault")
         return _auth_block(body, self.method)
+
+    def _secret_id(self, environ: Mapping[str, str]) -> Secret:
+        if self.secret_id_file is not None:
+            return read_small_file(
+                self.secret_id_file,
+                label=f"vault approle: secret_id file {self.secret_id_file}",
+                source="vault",
+            )
+        value = environ.get(self.secret_id_var, "").strip()
+        if not value:
+            raise SourceError(
+                f"vault approle: no secret_id: the variable {self.secret_id_var} is not set "
+                "(or use secret_id_file)",
+                source="vault",
+            )
+        return Secret(value)
+
+    def _rejection(self, exc: VaultHTTPError, role_id: str) -> str:
+        """Why Vault refused this login, by cause, with the next step for each."""
+        what = (
+            f"vault approle: login with role_id {escape_controls(role_id, 80)} at "
+            f"auth/{self.mount}/login was rejected ({exc.status_code}: {exc.reason})"
+        )
+        if exc.status_code == 400:
+            return (
+                f"{what}. Vault says the role_id or the secret_id is wrong: check that role_id "
+                f"(or {self.role_id_var}) is this role's id (bao read "
+                f"auth/{self.mount}/role/<role>/role-id), and that the secret_id from "
+                f"{self._secret_id_origin()} is current — an expired, used-up or revoked "
+                f"secret_id needs a new one (bao write -f auth/{self.mount}/role/<role>/secret-id)"
+            )
+        if exc.status_code in (403, 404, 405):
+            return (
+                f"{what}. No AppRole login answers at auth/{self.mount}/login: is the approle "
+                f"auth method enabled at the mount `{self.mount}` (bao auth list; set "
+                "approle_mount), in this namespace, and does url / VAULT_ADDR point at a Vault "
+                "server (not a proxy or another service)?"
+            )
+        return (
+            f"{what}. Check the role's bound CIDRs and token settings (bao read "
+            f"auth/{self.mount}/role/<role>) and Vault's audit log for this request"
+        )
 
 
 class VaultKubernetesAuth:
@@ -228,9 +225,9 @@ class VaultKubernetesAuth:
         jwt_file: str | os.PathLike[str] = DEFAULT_KUBERNETES_JWT_FILE,
         mount: str = "kubernetes",
     ) -> None:
-        self.role = _require_name("VaultKubernetesAuth", "role", role)
+        self.role = non_empty_str("role", role, owner="VaultKubernetesAuth")
         self.jwt_file = Path(jwt_file)
-        self.mount = _require_name("VaultKubernetesAuth", "mount", mount)
+        self.mount = _mount("VaultKubernetesAuth", mount)
 
     def describe(self) -> str:
         """Say which role, JWT file and mount are used."""
@@ -241,23 +238,43 @@ class VaultKubernetesAuth:
 
     def login(self, client: Any, environ: Mapping[str, str]) -> Mapping[str, Any]:
         """POST auth/<mount>/login with the JWT read now; return Vault's ``auth`` block."""
-        jwt = _read_small_file(
-            self.jwt_file, what="service-account JWT", source="vault kubernetes auth"
+        jwt = read_small_file(
+            self.jwt_file,
+            label=f"vault kubernetes auth: service-account JWT file {self.jwt_file}",
+            source="vault",
         )
+        rejected: VaultHTTPError | None = None
         try:
             body = client.auth.kubernetes.login(
-                role=self.role, jwt=jwt, use_token=False, mount_point=self.mount
+                role=self.role, jwt=jwt.get_secret_value(), use_token=False, mount_point=self.mount
             )
         except VaultHTTPError as exc:
             if exc.transient:
                 raise
-            raise SourceError(
-                f"vault kubernetes auth: login as role {self.role} at auth/{self.mount} was "
-                f"rejected ({exc.status_code}: {exc.reason}). Check that the role binds this "
-                f"pod's service account and namespace, and that {self.jwt_file} is current",
-                source="vault",
-            ) from None
+            rejected = exc.with_traceback(None)
+        if rejected is not None:
+            raise SourceError(self._rejection(rejected), source="vault")
         return _auth_block(body, self.method)
+
+    def _rejection(self, exc: VaultHTTPError) -> str:
+        what = (
+            f"vault kubernetes auth: login as role {self.role} at auth/{self.mount}/login was "
+            f"rejected ({exc.status_code}: {exc.reason})"
+        )
+        if exc.status_code in (404, 405) or (
+            exc.status_code == 403 and not any("role" in e for e in exc.errors)
+        ):
+            return (
+                f"{what}. Is the kubernetes auth method enabled at the mount `{self.mount}` "
+                "(bao auth list; set kubernetes_mount), in this namespace, and does url / "
+                "VAULT_ADDR point at a Vault server? If it is, the role must bind this pod's "
+                f"service account and namespace, and {self.jwt_file} must be current"
+            )
+        return (
+            f"{what}. Check that the role `{self.role}` exists and binds this pod's service "
+            f"account and namespace (bao read auth/{self.mount}/role/{self.role}), and that "
+            f"{self.jwt_file} is the pod's current token"
+        )
 
 
 def _auth_block(body: Any, method: str) -> Mapping[str, Any]:
@@ -314,8 +331,6 @@ class TokenKeeper:
         self._environ = environ
         self._clock = clock
         self._lease: _Lease | None = None
-        self.logins = 0
-        self.renewals = 0
 
     @property
     def can_login(self) -> bool:
@@ -345,7 +360,6 @@ class TokenKeeper:
         assert not isinstance(auth, VaultTokenAuth)
         block = auth.login(client, self._environ)
         self._lease = lease = _lease_from(block, self._clock())
-        self.logins += 1
         _log.debug(
             "vault: logged in with %s (token ttl %gs, %s)",
             auth.describe(),
@@ -377,6 +391,5 @@ class TokenKeeper:
             return False
         renewed.login_ttl = lease.login_ttl
         self._lease = renewed
-        self.renewals += 1
         _log.debug("vault: token renewed for %gs", renewed.ttl)
         return True

@@ -1,13 +1,18 @@
-"""The HTTP side of VaultSource: a guarded hvac client and bounded retries.
+"""The HTTP side of VaultSource: a guarded hvac client.
 
 hvac sends the Vault token in an ``X-Vault-Token`` header and lets ``requests``
 follow redirects. ``requests`` strips only ``Authorization`` when a redirect
 leaves the origin, so a standby node's ``307`` to another address would carry the
-Vault token there. :func:`build_client` therefore installs an adapter that never
-lets ``requests`` follow a redirect: it follows same-origin redirects itself and
-refuses the others. The adapter also turns every non-2xx answer into a
-:class:`VaultHTTPError` that keeps the status, Vault's error strings and
-``Retry-After``, which hvac's own exceptions drop.
+Vault token there. :func:`build_client` therefore installs an adapter that sends
+every request itself: it follows same-origin redirects and refuses the others,
+asks for an uncompressed answer and reads it in chunks up to
+:data:`MAX_ANSWER_BYTES` (a bigger or compressed answer is refused while reading,
+never held in memory whole), and turns every non-2xx answer into a
+:class:`VaultHTTPError` that keeps the status, Vault's error strings (escaped) and
+``Retry-After`` (read by the core's parser, HTTP-date included).
+
+Every error leaves this module without a context chain: ``requests``' exceptions
+hold the request, whose headers hold the Vault token.
 
 hvac (and with it ``requests``) is imported only inside :func:`build_client`, so
 ``import n3xt_creds`` stays light.
@@ -15,25 +20,32 @@ hvac (and with it ``requests``) is imported only inside :func:`build_client`, so
 
 from __future__ import annotations
 
-import logging
-import random
+import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from ...errors import SourceError
+from ..._core.retry import parse_retry_after
+from ..._text import escape_controls
 
-__all__ = ["RetryPolicy", "TransientVaultError", "VaultHTTPError", "build_client", "with_retries"]
-
-_T = TypeVar("_T")
-_log = logging.getLogger("n3xt_creds")
+__all__ = [
+    "MAX_ANSWER_BYTES",
+    "AnswerTooLargeError",
+    "RedirectRefusedError",
+    "TLSVaultError",
+    "TransientVaultError",
+    "VaultHTTPError",
+    "build_client",
+]
 
 # A same-origin redirect chain longer than this is a loop or a misconfiguration.
 _MAX_REDIRECTS = 3
 # Vault's error strings are short; anything longer is not worth putting in a message.
 _MAX_ERROR_TEXT = 200
+#: A KV secret, a login or a renewal answer is a few KiB; Vault itself caps request
+#: bodies at 32 MiB, but nothing we read needs more than this.
+MAX_ANSWER_BYTES = 1024 * 1024
+_CHUNK = 64 * 1024
 
 
 class VaultHTTPError(Exception):
@@ -48,7 +60,7 @@ class VaultHTTPError(Exception):
         retry_after: float | None = None,
     ) -> None:
         self.status_code = status_code
-        self.errors = errors
+        self.errors = [escape_controls(e, _MAX_ERROR_TEXT) for e in errors]
         self.body = body
         self.retry_after = retry_after
         super().__init__(f"HTTP {status_code}: {self.reason}")
@@ -78,28 +90,22 @@ class TLSVaultError(Exception):
     """The TLS handshake failed: a CA bundle or client-certificate problem, not an outage."""
 
 
+class AnswerTooLargeError(Exception):
+    """Vault's answer was bigger than :data:`MAX_ANSWER_BYTES`, or compressed."""
+
+
 class RedirectRefusedError(Exception):
     """Vault redirected to another origin; following would hand it the Vault token."""
 
     def __init__(self, location: str) -> None:
-        self.location = location
-        super().__init__(f"redirect to {location} refused")
+        self.location = escape_controls(location, 300)
+        super().__init__(f"redirect to {self.location} refused")
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), port
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None  # an HTTP date: rare from Vault; fall back to our own backoff
-    return max(0.0, seconds)
 
 
 def build_client(
@@ -111,8 +117,9 @@ def build_client(
     timeout: float,
     session: Any = None,
 ) -> Any:
-    """An ``hvac.Client`` whose adapter refuses cross-origin redirects and raises
-    :class:`VaultHTTPError` / :class:`TransientVaultError` instead of hvac's errors.
+    """An ``hvac.Client`` whose adapter refuses cross-origin redirects, bounds answers
+    and raises :class:`VaultHTTPError` / :class:`TransientVaultError` /
+    :class:`TLSVaultError` / :class:`AnswerTooLargeError` instead of hvac's errors.
 
     Everything is passed explicitly so hvac never falls back to ``os.environ`` or
     ``~/.vault-token`` behind the source's back (``token=""`` disables that lookup).
@@ -122,7 +129,7 @@ def build_client(
     import requests  # noqa: PLC0415
 
     class GuardedAdapter(hvac.adapters.RawAdapter):  # type: ignore[misc]  # hvac is untyped
-        """Raw adapter: same-origin redirects only, JSON bodies, our own errors."""
+        """Sends each request itself: same-origin redirects only, bounded JSON bodies."""
 
         def request(
             self,
@@ -132,39 +139,68 @@ def build_client(
             raise_exception: bool = True,
             **kwargs: Any,
         ) -> Any:
-            self.allow_redirects = False
+            while "//" in url:  # as hvac does: Vault treats // as /
+                url = url.replace("//", "/")
+            send_headers = {
+                **(headers or {}),
+                "X-Vault-Request": "true",
+                # An uncompressed answer can be bounded while it is read; a gzip one
+                # could inflate far past the cap from a few bytes.
+                "Accept-Encoding": "identity",
+            }
+            if self.token:
+                send_headers["X-Vault-Token"] = self.token
+            if self.namespace:
+                send_headers["X-Vault-Namespace"] = self.namespace
+            wrap_ttl = kwargs.pop("wrap_ttl", None)
+            if wrap_ttl:
+                send_headers["X-Vault-Wrap-TTL"] = str(wrap_ttl)
+            options = {**self._kwargs, **kwargs}
+            failure: Exception | None = None
             try:
-                response = super().request(
-                    method, url, headers=headers, raise_exception=False, **kwargs
+                return self._exchange(
+                    method, self.urljoin(self.base_uri, url), send_headers, options
                 )
-                for _ in range(_MAX_REDIRECTS):
-                    if not response.is_redirect:
-                        break
-                    location = urljoin(response.url, response.headers.get("Location", ""))
-                    if _origin(location) != _origin(self.base_uri):
-                        raise RedirectRefusedError(location)
-                    # Same origin: the token may go there. Re-send the Vault headers and
-                    # body (the query string is already in Location), still by hand.
-                    vault_headers = {
-                        k: v
-                        for k, v in response.request.headers.items()
-                        if k.lower().startswith("x-vault-")
-                    }
-                    resend = {k: v for k, v in kwargs.items() if k != "params"}
-                    response = self.session.request(
-                        method=method,
-                        url=location,
-                        headers=vault_headers,
-                        allow_redirects=False,
-                        **{**self._kwargs, **resend},
-                    )
-            except requests.exceptions.SSLError as exc:
-                raise TLSVaultError(str(exc)) from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                raise TransientVaultError(type(exc).__name__) from None
+            except requests.exceptions.SSLError:
+                failure = TLSVaultError("TLS handshake failed")
+            except requests.exceptions.RequestException as exc:
+                failure = TransientVaultError(type(exc).__name__)
+            assert failure is not None
+            raise failure  # outside the except block: the request (and its token) stays behind
+
+        def _exchange(
+            self, method: str, url: str, headers: dict[str, str], options: dict[str, Any]
+        ) -> Any:
+            response = self.session.request(
+                method=method,
+                url=url,
+                headers=headers,
+                allow_redirects=False,
+                stream=True,
+                **options,
+            )
+            for _ in range(_MAX_REDIRECTS):
+                if not response.is_redirect:
+                    break
+                location = urljoin(response.url, response.headers.get("Location", ""))
+                response.close()
+                if _origin(location) != _origin(self.base_uri):
+                    raise RedirectRefusedError(location)
+                # Same origin: the token may go there. Re-send the headers and body
+                # (the query string is already in Location), still by hand.
+                resend = {k: v for k, v in options.items() if k != "params"}
+                response = self.session.request(
+                    method=method,
+                    url=location,
+                    headers=headers,
+                    allow_redirects=False,
+                    stream=True,
+                    **resend,
+                )
             if response.is_redirect:
+                response.close()
                 raise RedirectRefusedError(response.headers.get("Location", ""))
-            return _decode(response)
+            return _decode(response.status_code, response.headers, _read_bounded(response))
 
         def get_login_token(self, response: Any) -> str:
             return str(response["auth"]["client_token"])
@@ -181,80 +217,47 @@ def build_client(
     )
 
 
-def _decode(response: Any) -> Any:
-    """The JSON body of a 2xx answer (``{}`` for 204), or :class:`VaultHTTPError`."""
-    body: Any = None
+def _read_bounded(response: Any) -> bytes:
+    """The body of ``response`` (streamed), refused past :data:`MAX_ANSWER_BYTES`."""
     try:
-        body = response.json() if response.content else {}
-    except ValueError:
-        body = None
-    if 200 <= response.status_code < 300:
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise AnswerTooLargeError(
+                f"Vault sent a {escape_controls(encoding, 40)}-encoded answer although an "
+                "uncompressed one was asked for"
+            )
+        declared = response.headers.get("Content-Length", "")
+        if declared.strip().isdigit() and int(declared) > MAX_ANSWER_BYTES:
+            raise AnswerTooLargeError(f"Vault announced a {int(declared)}-byte answer")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise AnswerTooLargeError("Vault's answer did not end within the cap")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        response.close()
+
+
+def _decode(status: int, headers: Any, content: bytes) -> Any:
+    """The JSON body of a 2xx answer (``{}`` for 204), or :class:`VaultHTTPError`."""
+    body = _json(content)
+    if 200 <= status < 300:
         return body if isinstance(body, dict) else {}
     errors: list[str] = []
     if isinstance(body, dict) and isinstance(body.get("errors"), list):
         errors = [str(e) for e in body["errors"] if str(e).strip()]
     raise VaultHTTPError(
-        response.status_code,
-        errors,
-        body=body,
-        retry_after=_parse_retry_after(response.headers.get("Retry-After")),
+        status, errors, body=body, retry_after=parse_retry_after(headers, now=time.time())
     )
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try before telling the caller Vault is unavailable.
-
-    ``retries`` more attempts after the first; exponential backoff from ``backoff``
-    seconds with full jitter, capped at ``max_backoff``. A ``Retry-After`` up to
-    ``max_retry_after`` seconds is honoured (waiting at least the un-jittered backoff,
-    as Vault rounds it down to whole seconds); a longer one ends the attempts at once
-    (the authenticator keeps using its last good credentials).
-    """
-
-    retries: int = 3
-    backoff: float = 0.2
-    max_backoff: float = 2.0
-    max_retry_after: float = 10.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Full-jitter exponential backoff before retry number ``attempt`` (1-based)."""
-        return rng.uniform(0, min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
-
-
-def with_retries(
-    operation: Callable[[], _T],
-    *,
-    policy: RetryPolicy,
-    sleep: Callable[[float], None] = time.sleep,
-    rng: random.Random | None = None,
-    give_up: Callable[[BaseException, int], SourceError],
-) -> _T:
-    """Run ``operation``, retrying transient failures within ``policy``.
-
-    Transient means :class:`TransientVaultError` or a :class:`VaultHTTPError` with a
-    429/5xx status; anything else propagates at once. When the attempts are used up
-    (or a ``Retry-After`` is longer than the policy allows), ``give_up(error,
-    attempts)`` builds the :class:`~n3xt_creds.SourceError` that is raised.
-    """
-    rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return operation()
-        except (TransientVaultError, VaultHTTPError) as exc:
-            if isinstance(exc, VaultHTTPError) and not exc.transient:
-                raise
-            if attempt > policy.retries:
-                raise give_up(exc, attempt) from None
-            retry_after = exc.retry_after if isinstance(exc, VaultHTTPError) else None
-            _log.warning("vault: attempt %d failed (%s); retrying", attempt, exc)
-            if retry_after is not None and retry_after > policy.max_retry_after:
-                raise give_up(exc, attempt) from None
-            if retry_after is None:
-                sleep(policy.delay(attempt, rng))
-            else:
-                # Vault's Retry-After has 1 s resolution and says 0 when the window
-                # reopens within the second: never wait less than the plain backoff.
-                sleep(max(retry_after, policy.backoff * 2 ** (attempt - 1)))
+def _json(content: bytes) -> Any:
+    if not content:
+        return {}
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested, within the cap
+        return None

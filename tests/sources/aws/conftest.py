@@ -20,6 +20,7 @@ def make_source(aws_session: Any, fault_proxy: FaultProxy) -> Callable[..., Any]
         kwargs.setdefault("session", aws_session)
         kwargs.setdefault("endpoint_url", fault_proxy.url)
         kwargs.setdefault("region_name", REGION)
+        kwargs.setdefault("sleep", lambda seconds: None)  # backoff without waiting
         return AwsSecretsManagerSource(secret_id, **kwargs)
 
     return make

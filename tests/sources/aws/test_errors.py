@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from n3xt_creds import CredentialsNotFoundError, SourceError
+from n3xt_creds import CredentialsNotFoundError, RetryPolicy, SourceError
 
 pytestmark = pytest.mark.aws
 
@@ -138,7 +138,7 @@ def test_access_denied_exception_hints_iam_and_is_not_retried(make_source, fault
     fault_proxy.fail("AccessDeniedException", 400, count=5)
 
     with pytest.raises(SourceError) as caught:
-        make_source(max_attempts=5).get_credentials()
+        make_source(retry=RetryPolicy(max_attempts=5)).get_credentials()
 
     message = str(caught.value)
     assert "access denied" in message
@@ -153,7 +153,7 @@ def test_decryption_failure_hints_kms_and_is_not_retried(make_source, fault_prox
     fault_proxy.fail("DecryptionFailure", 400, count=5)
 
     with pytest.raises(SourceError) as caught:
-        make_source(max_attempts=5).get_credentials()
+        make_source(retry=RetryPolicy(max_attempts=5)).get_credentials()
 
     assert "kms:Decrypt" in str(caught.value)
     assert not caught.value.retryable
@@ -168,7 +168,7 @@ def test_throttling_is_retried_by_botocore_then_succeeds(sm, put, make_source, f
     put(sm, client_id="app", client_secret="value")
     fault_proxy.fail("ThrottlingException", 400, count=1)
 
-    credentials = make_source(max_attempts=2).get_credentials()
+    credentials = make_source(retry=RetryPolicy(max_attempts=2)).get_credentials()
 
     assert credentials.client_id == "app"
     assert len(fault_proxy.calls()) == 2
@@ -182,7 +182,7 @@ def test_transient_errors_stop_after_max_attempts(make_source, fault_proxy, code
     fault_proxy.fail(code, status, count=10)
 
     with pytest.raises(SourceError) as caught:
-        make_source(max_attempts=2).get_credentials()
+        make_source(retry=RetryPolicy(max_attempts=2)).get_credentials()
 
     assert caught.value.retryable
     assert code in str(caught.value)
@@ -195,7 +195,7 @@ def test_read_timeout_is_retried_then_retryable_source_error(make_source, fault_
     fault_proxy.hang(count=2)
 
     with pytest.raises(SourceError, match="timed out") as caught:
-        make_source(max_attempts=2, read_timeout=0.3).get_credentials()
+        make_source(retry=RetryPolicy(max_attempts=2), read_timeout=0.3).get_credentials()
 
     assert caught.value.retryable
     assert len(fault_proxy.calls()) == 2
@@ -206,7 +206,7 @@ def test_dropped_connection_is_retried_then_succeeds(sm, put, make_source, fault
     put(sm, client_id="app", client_secret="value")
     fault_proxy.disconnect(count=1)
 
-    assert make_source(max_attempts=2).get_credentials().client_id == "app"
+    assert make_source(retry=RetryPolicy(max_attempts=2)).get_credentials().client_id == "app"
     assert len(fault_proxy.calls()) == 2
 
 
@@ -227,7 +227,7 @@ def test_unreachable_endpoint_is_retryable_source_error_naming_it() -> None:
         region_name="us-east-1",
         endpoint_url=closed,
         session=session,
-        max_attempts=2,
+        retry=RetryPolicy(max_attempts=2),
         connect_timeout=0.5,
     )
 

@@ -39,7 +39,7 @@ def test_every_key_is_read() -> None:
     assert source.endpoint_url == "https://vpce-1.secretsmanager.eu-west-1.vpce.amazonaws.com"
     assert (source.version_stage, source.version_id) == ("AWSPREVIOUS", None)
     assert (source.client_id_key, source.client_secret_key) == ("id", "secret")
-    assert (source.max_attempts, source.connect_timeout, source.read_timeout) == (5, 1.0, 2.5)
+    assert (source.retry.max_attempts, source.connect_timeout, source.read_timeout) == (5, 1.0, 2.5)
 
 
 def test_defaults() -> None:
@@ -47,20 +47,36 @@ def test_defaults() -> None:
 
     assert source.version_stage == "AWSCURRENT"
     assert (source.client_id_key, source.client_secret_key) == ("client_id", "client_secret")
-    assert source.max_attempts == 3
+    assert source.retry.max_attempts == 3
     assert (
         source.describe() == "aws (secret 'n3xt/api', region (from AWS config), stage AWSCURRENT)"
     )
 
 
-def test_secret_id_is_required_naming_file_and_environment() -> None:
-    with pytest.raises(ConfigError) as caught:
-        from_options(options(region_name="eu-west-1"))
+def test_secret_id_defaults_to_the_path_vault_reads() -> None:
+    assert from_options(options(region_name="eu-west-1")).secret_id == "n3xt/api"
+    assert AwsSecretsManagerSource(region_name="eu-west-1").secret_id == "n3xt/api"
 
-    assert str(caught.value) == (
-        "settings.toml [production]: `sources.aws.secret_id` is required but not set"
+
+def test_aws_region_is_honoured_when_aws_default_region_is_unset(monkeypatch, tmp_path) -> None:
+    """boto3 reads AWS_DEFAULT_REGION and ~/.aws/config, not AWS_REGION; we fill in."""
+    import boto3
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent-config"))
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    source = from_options(
+        SourceOptions({}, prefix="sources.aws", environ={"AWS_REGION": "eu-central-1"})
     )
-    assert caught.value.key == "sources.aws.secret_id"
+    assert "region eu-central-1" in source.describe()
+    source = AwsSecretsManagerSource(session=session, environ={"AWS_REGION": "eu-central-1"})
+    assert source._get_client().meta.region_name == "eu-central-1"
+
+    both = {"AWS_DEFAULT_REGION": "us-west-2", "AWS_REGION": "eu-central-1"}
+    assert "region (from AWS config)" in AwsSecretsManagerSource(environ=both).describe()
+    assert "region eu-west-1" in AwsSecretsManagerSource(
+        region_name="eu-west-1", environ=both
+    ).describe()
 
 
 def test_unknown_key_suggests_the_right_one() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from n3xt_creds import Authenticator, AwsSecretsManagerSource, Credentials
+from n3xt_creds import Authenticator, AwsSecretsManagerSource, Credentials, RetryPolicy
 
 pytestmark = pytest.mark.aws
 
@@ -111,7 +111,7 @@ def test_secrets_manager_down_at_refresh_uses_last_good_credentials(
     n3xt_emulator, make_source, fault_proxy, first, api
 ) -> None:
     """Fault proxy drops every connection while the token is refreshed: no call fails."""
-    source = make_source(max_attempts=2)
+    source = make_source(retry=RetryPolicy(max_attempts=2))
     with Authenticator(source, token_url=n3xt_emulator.token_url()) as auth:
         assert api(auth, 5) == [200] * 5
         reads_before = len(fault_proxy.calls())

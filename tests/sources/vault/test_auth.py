@@ -153,7 +153,10 @@ def test_rejected_secret_id_says_a_new_one_is_needed(
     source.get_credentials()
     vault.root().auth.approle.destroy_secret_id(role_name="n3xt", secret_id=secret_id)
     clock.advance(120)  # the login token is gone: a new login with the dead secret_id
-    with pytest.raises(SourceError, match="a new secret_id is needed") as info:
+    with pytest.raises(
+        SourceError,
+        match="the secret_id from VAULT_SECRET_ID is current — an expired, used-up or revoked secret_id needs a new one",
+    ) as info:
         source.get_credentials()
     assert "from VAULT_SECRET_ID" in str(info.value)
     assert info.value.retryable is False
@@ -207,6 +210,6 @@ def test_kubernetes_login_rejected_names_the_role(make_source, vault, tmp_path) 
         vault.url, auth=VaultKubernetesAuth("no-such-role", jwt_file=jwt_file), environ={}
     )
     with pytest.raises(
-        SourceError, match="login as role no-such-role at auth/kubernetes was rejected"
+        SourceError, match="login as role no-such-role at auth/kubernetes/login was rejected"
     ):
         source.get_credentials()

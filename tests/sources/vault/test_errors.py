@@ -12,7 +12,7 @@ import logging
 
 import pytest
 
-from n3xt_creds import SourceError
+from n3xt_creds import RetryPolicy, SourceError
 from n3xt_creds.sources.vault import VaultAppRoleAuth, VaultTokenAuth
 from tests.sources.vault._support import (
     RecordingSleep,
@@ -63,7 +63,8 @@ def test_permission_denied_after_login_tries_one_fresh_login_only(
         session=request_log.session,
     )
     with pytest.raises(
-        SourceError, match=r"permission denied \(403\)\. The approle token's policy"
+        SourceError,
+        match=r"permission denied \(403\)\. Either the path is wrong .* or the approle token's policy",
     ) as info:
         source.get_credentials()
     assert request_log.count("/v1/auth/approle/login") == 2
@@ -81,8 +82,7 @@ def test_sealed_vault_is_retried_with_backoff_then_retryable_source_error(
     source = make_source(
         server.url,
         auth=VaultTokenAuth(server.root_token),
-        retries=3,
-        backoff=0.5,
+        retry=RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=2.0),
         sleep=sleep,
         session=request_log.session,
     )
@@ -125,7 +125,11 @@ def test_persistent_5xx_gives_a_retryable_source_error_after_bounded_attempts(ma
     with StubServer(respond) as stub:
         sleep = RecordingSleep()
         source = make_source(
-            stub.url, auth=VaultTokenAuth("stub-token"), retries=2, sleep=sleep, environ={}
+            stub.url,
+            auth=VaultTokenAuth("stub-token"),
+            retry=RetryPolicy(max_attempts=3),
+            sleep=sleep,
+            environ={},
         )
         with pytest.raises(
             SourceError, match=r"Vault answered 500 \(internal error\) 3 times"
@@ -178,7 +182,9 @@ def test_unreachable_vault_gives_up_after_bounded_retries(make_source, caplog) -
     caplog.set_level(logging.DEBUG)
     sleep = RecordingSleep()
     url = f"http://127.0.0.1:{free_port()}"
-    source = make_source(url, auth=VaultTokenAuth("hvs.unreachable-token"), retries=2, sleep=sleep)
+    source = make_source(
+        url, auth=VaultTokenAuth("hvs.unreachable-token"), retry=RetryPolicy(3), sleep=sleep
+    )
     with pytest.raises(
         SourceError, match=r"Vault is unreachable \(ConnectionError\) after 3 attempts"
     ) as info:
@@ -186,7 +192,7 @@ def test_unreachable_vault_gives_up_after_bounded_retries(make_source, caplog) -
     assert info.value.retryable is True
     assert url in str(info.value)
     assert len(sleep.delays) == 2
-    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert info.value.__cause__ is None and info.value.__context__ is None
     assert_no_secret(str(info.value) + caplog.text, "hvs.unreachable-token")
 
 

@@ -151,7 +151,8 @@ def test_no_address_anywhere(monkeypatch) -> None:
         ({"path": "n3xt/../other"}, "path"),
         ({"mount_point": ""}, "mount_point"),
         ({"client_id_key": "k", "client_secret_key": "k"}, "client_secret_key"),
-        ({"retries": -1}, "retries"),
+        ({"retry": 3}, "retry"),
+        ({"timeout": float("inf")}, "timeout"),
         ({"version": True}, "version"),
     ],
 )

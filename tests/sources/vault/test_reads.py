@@ -167,7 +167,7 @@ def test_missing_key_names_the_key_never_the_values(token_source, vault) -> None
     path = vault.new_path()
     vault.put(path, {"client_id": "client-abc", "clientsecret": "typo-secret-value"})
     with pytest.raises(
-        SourceError, match=r"no key `client_secret` \(keys present: client_id, clientsecret\)"
+        SourceError, match=r"no key `client_secret` — did you mean 'clientsecret'\?"
     ) as info:
         token_source(path=path).get_credentials()
     assert_no_secret(str(info.value), "typo-secret-value", "client-abc")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from n3xt_creds import Authenticator
+from n3xt_creds import Authenticator, RetryPolicy
 from n3xt_creds.sources.vault import VaultAppRoleAuth, VaultTokenAuth
 from n3xt_creds.testing import ManualClock
 from tests.sources.vault._support import RequestLog
@@ -80,8 +80,7 @@ def test_vault_outage_at_refresh_time_causes_no_failed_call(
     source = make_source(
         server.url,
         auth=VaultTokenAuth(server.root_token),
-        retries=1,
-        backoff=0.01,
+        retry=RetryPolicy(max_attempts=2, base_delay=0.01),
         session=request_log.session,
     )
     clock = ManualClock()
