@@ -76,12 +76,20 @@ class EnvSource:
 
     def get_credentials(self) -> Credentials:
         """Read both variables now; see the class docstring for what each outcome means."""
+        # The environment (every variable of the process) and the raw values stay in
+        # _read's frame, which has returned before anything is raised.
+        outcome = self._read()
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def _read(self) -> Credentials | CredentialsNotFoundError | SourceError:
         environ = os.environ if self._environ is None else self._environ
         looked_for = (self.client_id_var, self.client_secret_var)
         raw_id = environ.get(self.client_id_var)
         raw_secret = environ.get(self.client_secret_var)
         if raw_id is None and raw_secret is None:
-            raise CredentialsNotFoundError(
+            return CredentialsNotFoundError(
                 f"env: neither {self.client_id_var} nor {self.client_secret_var} is set",
                 source="env",
                 looked_for=looked_for,
@@ -91,14 +99,14 @@ class EnvSource:
             (self.client_secret_var, raw_secret, self.client_id_var),
         ):
             if raw is None:
-                raise SourceError(
+                return SourceError(
                     f"env: {other} is set but {var} is not; set both, or neither to let "
                     "another source provide the credentials",
                     source="env",
                 )
             if not raw.strip():
                 state = "empty" if raw == "" else "only whitespace"
-                raise SourceError(
+                return SourceError(
                     f"env: {var} is set but {state}; export the real value or unset it",
                     source="env",
                 )

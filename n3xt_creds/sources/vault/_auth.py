@@ -39,6 +39,15 @@ DEFAULT_KUBERNETES_JWT_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/tok
 _VAULT_TOKEN_FILE = "~/.vault-token"
 
 
+# Vault itself answers 403, not 404, for a login path nothing serves: a 404 comes from
+# something else at that address.
+_NOT_VAULT = (
+    "Vault answers 403, not 404, for a login path nothing serves: url / VAULT_ADDR "
+    "probably points at another server (a proxy, a web server, a wrong port or path "
+    "prefix), not at Vault's API"
+)
+
+
 def _mount(owner: str, value: object) -> str:
     return non_empty_str("mount", value, owner=owner).strip("/")
 
@@ -80,6 +89,13 @@ class VaultTokenAuth:
 
     def resolve(self, environ: Mapping[str, str]) -> Secret:
         """The token to use now; SourceError naming every place looked when there is none."""
+        outcome = self._find(environ)
+        del environ  # the whole environment must not sit in the traceback's frame locals
+        if isinstance(outcome, Secret):
+            return outcome
+        raise SourceError(outcome, source="vault")
+
+    def _find(self, environ: Mapping[str, str]) -> Secret | str:
         if self._token is not None:
             return self._token
         value = environ.get(self.token_var, "").strip()
@@ -93,11 +109,10 @@ class VaultTokenAuth:
             return read_small_file(
                 path, label=f"vault token auth: Vault token file {path}", source="vault"
             )
-        raise SourceError(
+        return (
             f"vault token auth: no Vault token: {self.token_var} is not set and {path} does "
             "not exist. Export the token, run `bao login` (or `vault login`), or use "
-            "auth_method = approle / kubernetes",
-            source="vault",
+            "auth_method = approle / kubernetes (or set token_file to Vault Agent's sink)"
         )
 
 
@@ -143,12 +158,31 @@ class VaultAppRoleAuth:
     def login(self, client: Any, environ: Mapping[str, str]) -> Mapping[str, Any]:
         """POST auth/<mount>/login; return Vault's ``auth`` block."""
         role_id = self.role_id or environ.get(self.role_id_var, "").strip()
+        from_variable = (
+            None
+            if self.secret_id_file is not None
+            else Secret(environ.get(self.secret_id_var, "").strip())
+        )
+        del environ  # the whole environment must not sit in the traceback's frame locals
         if not role_id:
             raise SourceError(
                 f"vault approle: no role_id: set `role_id` or the variable {self.role_id_var}",
                 source="vault",
             )
-        secret_id = self._secret_id(environ)
+        if self.secret_id_file is not None:
+            secret_id = read_small_file(
+                self.secret_id_file,
+                label=f"vault approle: secret_id file {self.secret_id_file}",
+                source="vault",
+            )
+        elif from_variable:
+            secret_id = from_variable
+        else:
+            raise SourceError(
+                f"vault approle: no secret_id: the variable {self.secret_id_var} is not set "
+                "(or use secret_id_file)",
+                source="vault",
+            )
         rejected: VaultHTTPError | None = None
         try:
             body = client.auth.approle.login(
@@ -165,22 +199,6 @@ class VaultAppRoleAuth:
             raise SourceError(self._rejection(rejected, role_id), source="vault")
         return _auth_block(body, self.method)
 
-    def _secret_id(self, environ: Mapping[str, str]) -> Secret:
-        if self.secret_id_file is not None:
-            return read_small_file(
-                self.secret_id_file,
-                label=f"vault approle: secret_id file {self.secret_id_file}",
-                source="vault",
-            )
-        value = environ.get(self.secret_id_var, "").strip()
-        if not value:
-            raise SourceError(
-                f"vault approle: no secret_id: the variable {self.secret_id_var} is not set "
-                "(or use secret_id_file)",
-                source="vault",
-            )
-        return Secret(value)
-
     def _rejection(self, exc: VaultHTTPError, role_id: str) -> str:
         """Why Vault refused this login, by cause, with the next step for each."""
         what = (
@@ -195,16 +213,18 @@ class VaultAppRoleAuth:
                 f"{self._secret_id_origin()} is current — an expired, used-up or revoked "
                 f"secret_id needs a new one (bao write -f auth/{self.mount}/role/<role>/secret-id)"
             )
-        if exc.status_code in (403, 404, 405):
+        if exc.status_code == 403:
             return (
-                f"{what}. No AppRole login answers at auth/{self.mount}/login: is the approle "
-                f"auth method enabled at the mount `{self.mount}` (bao auth list; set "
-                "approle_mount), in this namespace, and does url / VAULT_ADDR point at a Vault "
-                "server (not a proxy or another service)?"
+                f"{what}. Vault answers 403 to a login path no auth method serves: is the "
+                f"approle auth method enabled at the mount `{self.mount}` (bao auth list; set "
+                "approle_mount), in this namespace? If it is, the role's secret_id_bound_cidrs "
+                "or token_bound_cidrs may exclude this host's address"
             )
+        if exc.status_code in (404, 405):
+            return f"{what}. {_NOT_VAULT}"
         return (
-            f"{what}. Check the role's bound CIDRs and token settings (bao read "
-            f"auth/{self.mount}/role/<role>) and Vault's audit log for this request"
+            f"{what}. Check the role's settings (bao read auth/{self.mount}/role/<role>) "
+            "and Vault's audit log for this request"
         )
 
 
@@ -238,6 +258,7 @@ class VaultKubernetesAuth:
 
     def login(self, client: Any, environ: Mapping[str, str]) -> Mapping[str, Any]:
         """POST auth/<mount>/login with the JWT read now; return Vault's ``auth`` block."""
+        del environ  # not needed; and it must not sit in the traceback's frame locals
         jwt = read_small_file(
             self.jwt_file,
             label=f"vault kubernetes auth: service-account JWT file {self.jwt_file}",
@@ -261,19 +282,25 @@ class VaultKubernetesAuth:
             f"vault kubernetes auth: login as role {self.role} at auth/{self.mount}/login was "
             f"rejected ({exc.status_code}: {exc.reason})"
         )
-        if exc.status_code in (404, 405) or (
-            exc.status_code == 403 and not any("role" in e for e in exc.errors)
-        ):
+        if exc.status_code == 403 and exc.errors == ["permission denied"]:
             return (
-                f"{what}. Is the kubernetes auth method enabled at the mount `{self.mount}` "
-                "(bao auth list; set kubernetes_mount), in this namespace, and does url / "
-                "VAULT_ADDR point at a Vault server? If it is, the role must bind this pod's "
-                f"service account and namespace, and {self.jwt_file} must be current"
+                f"{what}. Vault answers 403 to a login path no auth method serves: is the "
+                f"kubernetes auth method enabled at the mount `{self.mount}` (bao auth list; "
+                "set kubernetes_mount), in this namespace?"
+            )
+        if exc.status_code in (404, 405):
+            return f"{what}. {_NOT_VAULT}"
+        if exc.status_code == 403:
+            return (
+                f"{what}. The role `{self.role}` does not bind this pod's service account "
+                f"or namespace (bao read auth/{self.mount}/role/{self.role}: "
+                "bound_service_account_names / _namespaces), or Kubernetes' TokenReview "
+                f"refused {self.jwt_file} (is it the pod's current token?)"
             )
         return (
-            f"{what}. Check that the role `{self.role}` exists and binds this pod's service "
-            f"account and namespace (bao read auth/{self.mount}/role/{self.role}), and that "
-            f"{self.jwt_file} is the pod's current token"
+            f"{what}. Check that the role `{self.role}` exists (bao read "
+            f"auth/{self.mount}/role/{self.role}) and that {self.jwt_file} holds a "
+            "service-account JWT"
         )
 
 

@@ -74,9 +74,10 @@ def test_aws_region_is_honoured_when_aws_default_region_is_unset(monkeypatch, tm
 
     both = {"AWS_DEFAULT_REGION": "us-west-2", "AWS_REGION": "eu-central-1"}
     assert "region (from AWS config)" in AwsSecretsManagerSource(environ=both).describe()
-    assert "region eu-west-1" in AwsSecretsManagerSource(
-        region_name="eu-west-1", environ=both
-    ).describe()
+    assert (
+        "region eu-west-1"
+        in AwsSecretsManagerSource(region_name="eu-west-1", environ=both).describe()
+    )
 
 
 def test_unknown_key_suggests_the_right_one() -> None:

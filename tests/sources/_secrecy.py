@@ -1,0 +1,89 @@
+"""Canary scans of an error a source raised: message, context chain, traceback locals.
+
+``assert_nothing_reachable(error, secret)`` fails when ``secret`` (a str) is reachable
+from ``error`` the ways a crash reporter or a curious handler reaches things:
+
+* the formatted traceback with every frame's locals (what Sentry and
+  ``traceback.TracebackException(capture_locals=True)`` record), the whole
+  ``__cause__``/``__context__`` chain included;
+* the attributes of every exception in that chain, followed a few levels deep
+  (``err.__context__.__context__.request.headers["X-Vault-Token"]`` is how the Vault
+  token used to be found).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator
+from types import FrameType, TracebackType
+from typing import Any
+
+_MAX_DEPTH = 6
+
+
+def chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every exception in its cause/context chain."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [current.__cause__, current.__context__]
+
+
+def _strings(value: Any, depth: int, seen: set[int]) -> Iterator[str]:
+    """Every str/bytes reachable from ``value`` through containers and attributes."""
+    if depth > _MAX_DEPTH or id(value) in seen:
+        return
+    seen.add(id(value))
+    if isinstance(value, str):
+        yield value
+        return
+    if isinstance(value, (bytes, bytearray)):
+        yield bytes(value).decode("utf-8", "replace")
+        return
+    if isinstance(value, (int, float, bool, type(None), type, FrameType, TracebackType)):
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key, depth + 1, seen)
+            yield from _strings(item, depth + 1, seen)
+        return
+    if isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from _strings(item, depth + 1, seen)
+        return
+    if isinstance(value, BaseException):
+        yield from _strings(value.args, depth + 1, seen)
+    attributes = getattr(value, "__dict__", None)
+    if isinstance(attributes, dict):
+        yield from _strings(attributes, depth + 1, seen)
+    yield repr(value)
+
+
+def reachable_text(error: BaseException) -> str:
+    """Everything a reporter could show about ``error`` (see the module docstring)."""
+    parts = [
+        "".join(traceback.TracebackException.from_exception(error, capture_locals=True).format())
+    ]
+    for exc in chain(error):
+        parts.extend(_strings(exc, 0, set()))
+    return "\n".join(parts)
+
+
+def assert_nothing_reachable(error: BaseException, *secrets: str) -> None:
+    text = reachable_text(error)
+    for secret in secrets:
+        assert secret not in text, f"a secret is reachable from {type(error).__name__}: {error}"
+
+
+def raised(call: Any) -> BaseException:
+    """The exception ``call()`` raises, caught in a frame holding nothing but ``call``."""
+    try:
+        call()
+    except Exception as exc:
+        return exc
+    raise AssertionError(f"{call!r} did not raise")
