@@ -58,6 +58,7 @@ def run_check(args: argparse.Namespace) -> int:
         ("source", _source_step),
         ("credentials", _credentials_step),
         ("token", _token_step),
+        ("shared cache", _shared_cache_step),
     ):
         step = Step(name)
         steps.append(step)
@@ -155,6 +156,57 @@ def _token_step(step: Step, state: dict[str, Any], args: argparse.Namespace) -> 
         "token_fingerprint": token.access_token.fingerprint,
         "expires_in": token.expires_in,
         "refresh_in": round(refresh_in, 3),
+    }
+
+
+def _shared_cache_step(step: Step, state: dict[str, Any], args: argparse.Namespace) -> None:
+    """Reachable, lease works, entry present and decryptable, its age: never the token."""
+    settings = state["settings"]
+    backend = settings.shared_cache["backend"]
+    if backend == "none":
+        step.detail = "none (each process gets its own token; see docs/shared-cache.md)"
+        step.facts = {"backend": "none"}
+        return
+    from .._core.shared.base import StoreError  # noqa: PLC0415 - only with a shared cache
+    from .._core.shared.probe import probe  # noqa: PLC0415
+    from ..settings._shared import build_shared_cache  # noqa: PLC0415
+
+    cache: Any = build_shared_cache(
+        settings.shared_cache,
+        path=str(settings.path),
+        env=settings.env,
+        origins=settings.origins,
+        environ=settings.environ,
+    )
+    try:
+        report = probe(
+            cache,
+            token_url=settings.token_url,
+            credentials=state["credentials"],
+            refresh_margin=settings.refresh_margin,
+        )
+    except StoreError as error:
+        raise N3XTCredsError(
+            f"shared cache ({cache.describe()}) failed: {error.condition}: {error.detail}. "
+            "Calls still work: each process gets its own token until the store is back."
+        ) from None
+    entry = report.entry
+    if entry == "present":
+        entry = (
+            f"entry present and decryptable (token fingerprint {report.token_fingerprint}, "
+            f"{report.age:g} s old, expires in {report.expires_in:g} s)"
+        )
+    elif entry == "absent":
+        entry = "no entry yet (the next process to need a token publishes one)"
+    else:
+        entry = f"entry unusable ({entry}): ignored, and replaced by the next token"
+    step.detail = (
+        f"{backend}: {report.where} reachable in {report.seconds * 1000:.1f} ms; "
+        f"lease {report.lease}; {entry}"
+    )
+    step.facts = {
+        "backend": backend,
+        **{k: v for k, v in report._asdict().items() if v is not None},
     }
 
 

@@ -29,6 +29,7 @@ from ..sources.chain import ChainSource
 from ._load import read_settings
 from ._registry import ENTRY_POINT_GROUP, SourceRegistry
 from ._schema import Settings, validate
+from ._shared import build_shared_cache
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -73,7 +74,15 @@ def build_source(settings: Settings, *, registry: SourceRegistry | None = None) 
 
 
 def build_authenticator(settings: Settings, source: Any) -> Authenticator:
-    """The Authenticator for ``source`` with the settings' token_url, margins and hosts."""
+    """The Authenticator for ``source`` with the settings' token_url, margins, hosts and
+    shared cache."""
+    shared_cache = build_shared_cache(
+        settings.shared_cache,
+        path=str(settings.path),
+        env=settings.env,
+        origins=settings.origins,
+        environ=settings.environ,
+    )
     try:
         return Authenticator(
             source,
@@ -81,6 +90,7 @@ def build_authenticator(settings: Settings, source: Any) -> Authenticator:
             refresh_margin=settings.refresh_margin,
             timeout=settings.timeout,
             api_hosts=settings.api_hosts,
+            shared_cache=shared_cache,
         )
     except ConfigError as exc:
         raise ConfigError(

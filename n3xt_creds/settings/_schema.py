@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..sources.options import SECRET_KEY_PATTERN, SourceOptions, refuse_secret_value
 from ._load import RawSettings
 from ._registry import RESERVED_NAMES, SourceRegistry
+from ._shared import SHARED_CACHE_DEFAULTS, validate_shared_cache
 
 __all__ = ["DEFAULTS", "TOP_LEVEL_KEYS", "Settings", "validate"]
 
@@ -41,6 +42,7 @@ TOP_LEVEL_KEYS = (
     "timeout",
     "api_hosts",
     "sources",
+    "shared_cache",
 )
 _BUILT_IN = "built-in default"
 # Keys that can only mean "the secret itself" (not `client_secret_var`, `secret_id`, ...).
@@ -83,6 +85,8 @@ class Settings:
     sources: Mapping[str, Mapping[str, Any]]
     origins: Mapping[str, str] = field(repr=False)
     environ: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    #: ``[*.shared_cache]``: backend (none|file|redis), directory, url_var.
+    shared_cache: Mapping[str, Any] = field(default_factory=lambda: SHARED_CACHE_DEFAULTS)
 
     @property
     def where(self) -> str:
@@ -126,6 +130,9 @@ class Settings:
                 if _holds_secret(name, key) and not isinstance(value, bool):
                     value = "<redacted>"
                 rows.append((dotted, value, self.origin(dotted)))
+        for key in ("backend", "directory", "url_var"):
+            dotted = f"shared_cache.{key}"
+            rows.append((dotted, self.shared_cache[key], self.origin(dotted)))
         return rows
 
 
@@ -169,6 +176,13 @@ def validate(
     if not api_hosts:
         raise options.error("api_hosts", "must list at least one host pattern, e.g. ['*.n3xt.io']")
     sources = _source_tables(raw, options, names)
+    shared_cache = validate_shared_cache(
+        raw.values.get("shared_cache"),
+        path=str(raw.path),
+        env=raw.env,
+        origins=raw.origins,
+        environ=environ,
+    )
     return Settings(
         path=raw.path,
         path_reason=raw.path_reason,
@@ -184,6 +198,7 @@ def validate(
         sources=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in sources.items()}),
         origins=MappingProxyType(dict(raw.origins)),
         environ=environ,
+        shared_cache=shared_cache,
     )
 
 

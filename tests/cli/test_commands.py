@@ -145,7 +145,7 @@ def test_check_json_success_has_token_facts(call_cli, settings_file, client_env)
     code, out, _ = call_cli("check", "--settings", str(settings_file), "--json", env=client_env)
     assert code == 0
     report = json.loads(out)
-    token = report["steps"][-1]["facts"]
+    (token,) = [step["facts"] for step in report["steps"] if step["name"] == "token"]
     assert token["expires_in"] == 3600
     assert token["refresh_in"] == pytest.approx(3300, abs=5)
     assert len(token["token_fingerprint"]) == 8
