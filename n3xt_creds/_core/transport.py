@@ -5,13 +5,14 @@
   connections), created on first use and closed when the last authenticator using it
   is closed: a thousand tenants hold a handful of descriptors, not a thousand. A
   client the caller injects is used as it is and never closed by us.
-* **Async** refreshes use a fresh ``httpx.AsyncClient`` per refresh, closed when the
-  refresh ends (an async client is bound to the event loop it first ran on, and an
-  authenticator may be used from several loops): between refreshes no descriptor is
-  held at all. The first-use work of async HTTP in a process (importing httpcore,
-  anyio and h11, loading the CA bundle into a TLS context: 15-30 ms) runs once in a
-  worker thread, never on the event loop. The TLS context is built once per process
-  and shared by every client we create (an ``SSLContext`` is safe to share).
+* **Async** refreshes share one ``httpx.AsyncClient`` per event loop (an async client
+  belongs to the loop it first ran on), with the same bound; it is closed on its loop
+  when the loop shuts down (``asyncio.run()`` and ``asyncio.Runner`` finalize async
+  generators, see :class:`_LoopPools`). The first-use work of async HTTP in a process
+  (importing httpcore, anyio and h11, loading the CA bundle into a TLS context: 15-30
+  ms) runs once in a worker thread, never on the event loop. The TLS context is built
+  once per process and shared by every client we create (an ``SSLContext`` is safe to
+  share).
 * **Bounded answers.** A body is read as a stream and reading stops at
   :data:`~n3xt_creds._core.token.MAX_BODY_BYTES`, counted both on the wire and after
   decompression (gzip/deflate are decoded here, in bounded steps): a 200 MB body or
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import ssl
 import threading
 import weakref
@@ -187,6 +189,10 @@ _OUR_SOCKETS: weakref.WeakSet[Any] = weakref.WeakSet()
 
 def _remember(stream: Any) -> Any:
     sock = stream.get_extra_info("socket")
+    # asyncio hands out a TransportSocket view (no close(), no weakref): track the socket.
+    inner = getattr(sock, "_sock", None)
+    if isinstance(inner, socket.socket):
+        sock = inner
     if sock is not None:
         with contextlib.suppress(TypeError):  # not weak-referenceable: nothing to track
             _OUR_SOCKETS.add(sock)
@@ -232,15 +238,62 @@ class _TrackingBackend:
         self._inner.sleep(seconds)
 
 
-def _track_sockets(client: httpx.Client) -> None:
+class _AsyncTrackedStream:
+    """The async twin of :class:`_TrackedStream`."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data: bytes = await self._inner.read(max_bytes, timeout)
+        return data
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(self, *args: Any, **kwargs: Any) -> _AsyncTrackedStream:
+        return _AsyncTrackedStream(_remember(await self._inner.start_tls(*args, **kwargs)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _AsyncTrackingBackend:
+    """The async twin of :class:`_TrackingBackend`."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def connect_tcp(self, *args: Any, **kwargs: Any) -> _AsyncTrackedStream:
+        return _AsyncTrackedStream(_remember(await self._inner.connect_tcp(*args, **kwargs)))
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> _AsyncTrackedStream:
+        stream = await self._inner.connect_unix_socket(*args, **kwargs)
+        return _AsyncTrackedStream(_remember(stream))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _track_sockets(client: httpx.Client | httpx.AsyncClient) -> None:
     """Make every pool of ``client`` (direct and proxy mounts) remember its sockets."""
+    wrapper: Any = _TrackingBackend if isinstance(client, httpx.Client) else _AsyncTrackingBackend
     transports: list[object] = [getattr(client, "_transport", None)]
     transports.extend(getattr(client, "_mounts", {}).values())
     for transport in transports:
         pool = getattr(transport, "_pool", None)
         backend = getattr(pool, "_network_backend", None)
-        if backend is not None and not isinstance(backend, _TrackingBackend):
-            pool._network_backend = _TrackingBackend(backend)  # type: ignore[union-attr]
+        if backend is not None and not isinstance(backend, wrapper):
+            pool._network_backend = wrapper(backend)  # type: ignore[union-attr]
+
+
+def _pool_limits() -> httpx.Limits:
+    return httpx.Limits(
+        max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS
+    )
 
 
 # -- the process-wide pool ----------------------------------------------------------------
@@ -259,10 +312,7 @@ class _SharedPool:
         with self.lock:
             self.users.add(user)
             if self.client is None:
-                limits = httpx.Limits(
-                    max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS
-                )
-                client = httpx.Client(verify=_default_ssl_context(), limits=limits)
+                client = httpx.Client(verify=_default_ssl_context(), limits=_pool_limits())
                 _track_sockets(client)
                 self.client = client
             return self.client
@@ -286,11 +336,63 @@ class _SharedPool:
 _POOL = _SharedPool()
 
 
+class _LoopPools:
+    """One ``httpx.AsyncClient`` per running event loop, shared by every TokenHttp
+    without a client of its own on that loop.
+
+    An async client belongs to the loop it first ran on, so each loop gets its own,
+    made on first use. It is closed on that loop when the loop shuts down: a
+    suspended async generator (the *keeper*) is registered with the loop, and
+    ``asyncio.run()``/``asyncio.Runner`` finalize async generators before closing the
+    loop (``loop.shutdown_asyncgens()``), which runs the keeper's ``finally``. Entries
+    of loops closed without that step are dropped on the next lookup.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_loop: dict[object, tuple[httpx.AsyncClient, Any]] = {}
+
+    async def client(self) -> httpx.AsyncClient:
+        import asyncio  # noqa: PLC0415 - loaded by async callers only
+
+        loop = asyncio.get_running_loop()
+        with self.lock:
+            entry = self.by_loop.get(loop)
+            if entry is not None:
+                return entry[0]
+            for other in [other for other in self.by_loop if other.is_closed()]:  # type: ignore[attr-defined]
+                del self.by_loop[other]
+            client = httpx.AsyncClient(verify=_default_ssl_context(), limits=_pool_limits())
+            _track_sockets(client)
+            keeper = self._keeper(loop, client)
+            self.by_loop[loop] = (client, keeper)
+        await keeper.__anext__()  # registered with the loop from here on
+        return client
+
+    async def _keeper(self, loop: object, client: httpx.AsyncClient) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            with self.lock:
+                if self.by_loop.get(loop, (None,))[0] is client:
+                    del self.by_loop[loop]
+            await client.aclose()
+
+    def after_fork_in_child(self) -> None:
+        # The parent's loops and their clients are not ours: forget them, never close them.
+        self.lock = threading.Lock()
+        self.by_loop = {}
+
+
+_LOOP_POOLS = _LoopPools()
+
+
 def _after_fork_in_child() -> None:
     global _shared_ssl_lock  # noqa: PLW0603
     # A thread of the parent may have held these locks at fork: it never releases them here.
     _shared_ssl_lock = threading.Lock()
     _POOL.after_fork_in_child()
+    _LOOP_POOLS.after_fork_in_child()
     # Close the child's copies of the parent's token sockets. close() only releases
     # this process's descriptor: the kernel socket stays open for the parent, and no
     # FIN or TLS close_notify is sent. The sockets' objects become closed, so the
@@ -371,7 +473,7 @@ class TokenHttp:
 
     @contextlib.asynccontextmanager
     async def async_client(self) -> AsyncIterator[httpx.AsyncClient]:
-        """The async client for one refresh: the caller's, or a new one closed afterwards."""
+        """The async client for one refresh: the caller's, or this event loop's shared one."""
         import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
         self._check_open()
@@ -380,8 +482,7 @@ class TokenHttp:
             return
         if not _async_ready:
             await asyncio.to_thread(_prepare_async_http)
-        async with httpx.AsyncClient(verify=_default_ssl_context()) as client:
-            yield client
+        yield await _LOOP_POOLS.client()
 
     async def asend(self, client: httpx.AsyncClient, action: SendTokenRequest) -> TokenResponse:
         """Send one token request with ``client`` (transport errors propagate)."""

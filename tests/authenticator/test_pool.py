@@ -93,3 +93,62 @@ def test_a_closed_authenticator_does_not_close_the_pool_under_others(
     first.invalidate()
     with pytest.raises((RuntimeError, N3XTCredsError)):  # closed stays closed
         first.get_token()
+
+
+ASYNC_SCRIPT = r"""
+import asyncio, json, os, sys, warnings
+warnings.simplefilter("error", ResourceWarning)
+from n3xt_creds import Authenticator, Credentials
+
+class Source:
+    def get_credentials(self):
+        return Credentials(os.environ["T_CLIENT_ID"], os.environ["T_CLIENT_SECRET"])
+
+def fds():
+    return len(os.listdir("/proc/self/fd"))
+
+count = int(sys.argv[2])
+auths = [Authenticator(Source(), token_url=sys.argv[1], timeout=10) for _ in range(count)]
+
+async def tenants():
+    before = fds()  # the loop's own descriptors (selector, self-pipe) are not ours
+    await asyncio.gather(*(auth.aget_token() for auth in auths))
+    return fds() - before
+
+base = fds()
+held = asyncio.run(tenants())
+after_first_loop = fds() - base
+for auth in auths:
+    auth.invalidate()
+again = asyncio.run(tenants())  # a second loop gets its own pool
+for auth in auths:
+    auth.close()
+print(json.dumps({"held": held, "after_loop": after_first_loop, "again": again,
+                  "after_all": fds() - base}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts /proc/self/fd")
+def test_async_tenants_share_one_pool_per_event_loop(
+    n3xt_emulator: Emulator, creds: Credentials, tmp_path: Path
+) -> None:
+    script = tmp_path / "many_async.py"
+    script.write_text(ASYNC_SCRIPT)
+    env = {**os.environ, "T_CLIENT_ID": creds.client_id, "T_CLIENT_SECRET": secret_of(creds)}
+    n3xt_emulator.latency = 0.02  # long enough for 100 concurrent refreshes to overlap
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", str(script), n3xt_emulator.token_url(), "100"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "unclosed" not in done.stderr  # the loop's pool is closed when the loop ends
+    verdict = json.loads(done.stdout.strip().splitlines()[-1])
+    assert 1 <= verdict["held"] <= POOL_CONNECTIONS
+    assert 1 <= verdict["again"] <= POOL_CONNECTIONS
+    assert verdict["after_loop"] == 0
+    assert verdict["after_all"] == 0
+    assert n3xt_emulator.counters.max_in_flight <= POOL_CONNECTIONS
