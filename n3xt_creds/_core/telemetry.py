@@ -11,25 +11,20 @@ the event loop never blocks on it). The hot path, a fresh cached token, never co
 What is recorded (low-cardinality attributes; never a token, a secret, a fingerprint of
 either, a URL query or, unless ``record_client_id`` is set, the client_id):
 
-=========================================  =======  =============================================
-metric                                     unit     attributes
-=========================================  =======  =============================================
-``n3xt_creds.token.requests``              request  result (success | invalid_client | rejected
-                                                    | transient), error.type on failures,
-                                                    server.address
-``n3xt_creds.token.request.duration``      s        result, server.address
-``n3xt_creds.token.refreshes``             refresh  trigger (cold | expired | stale | api_401 |
-                                                    invalidate | rotation), result (success |
-                                                    failure), error.type on failures
-``n3xt_creds.token.refresh.duration``      s        trigger, result
-``n3xt_creds.token.expires_in`` (gauge)    s        server.address
-``n3xt_creds.source.reads``                read     source, result (success | not_found |
-                                                    error), error.type on failures
-``n3xt_creds.cache.lookups``               lookup   level (process | shared), result (hit | miss)
-``n3xt_creds.credentials.last_good``       refresh  source
-``n3xt_creds.token.remembered_failures``   call     error.type
-``n3xt_creds.api.unauthorized``            request  action (replayed | passed_through)
-=========================================  =======  =============================================
+* ``n3xt_creds.token.requests`` {result: success | invalid_client | rejected | transient,
+  error.type on failures, server.address}
+* ``n3xt_creds.token.request.duration`` (s, histogram) {result, server.address}
+* ``n3xt_creds.token.refreshes`` {trigger: cold | expired | stale | api_401 | invalidate |
+  rotation, result: success | failure, error.type on failures}
+* ``n3xt_creds.token.refresh.duration`` (s, histogram) {trigger, result}
+* ``n3xt_creds.token.expires_in`` (s, observable gauge) {server.address}
+* ``n3xt_creds.source.reads`` {source, result: success | not_found | error, error.type}
+* ``n3xt_creds.cache.lookups`` {level: process | shared, result: hit | miss}
+* ``n3xt_creds.credentials.last_good`` {source}: refreshes that fell back on them
+* ``n3xt_creds.token.cooldowns`` {error.type}: failures remembered
+* ``n3xt_creds.token.remembered_failures`` {error.type}: calls answered from that memory
+* ``n3xt_creds.token.expired_on_arrival`` {server.address}
+* ``n3xt_creds.api.unauthorized`` {action: replayed | passed_through}
 
 Traces: a ``n3xt_creds refresh`` span (internal) per refresh, with a ``n3xt_creds source
 read`` span (internal) per source read and a ``POST`` span (client, HTTP semantic
@@ -43,9 +38,9 @@ Neither the request body nor any header value is ever recorded.
 
 Other modules report what only they see through a few calls: :meth:`Telemetry.observe`
 (the refresh flow), :meth:`Telemetry.trigger` (why a refresh starts),
-:meth:`Telemetry.cache_lookup`, :meth:`Telemetry.remembered_failure`,
-:meth:`Telemetry.api_unauthorized` and :meth:`Telemetry.on_event` (fed every
-:class:`~n3xt_creds.AuthEvent`).
+:meth:`Telemetry.cache_lookup` (process and shared levels) and :meth:`Telemetry.on_event`,
+fed every :class:`~n3xt_creds.AuthEvent` by the StatsRecorder: a new event kind becomes a
+metric by one line there (cool-downs, remembered failures, 401s passed through).
 """
 
 from __future__ import annotations
@@ -135,6 +130,16 @@ METRICS: Mapping[str, tuple[str, str, str]] = {
         "{call}",
         "Calls answered with a remembered refresh failure, without a token request.",
     ),
+    "n3xt_creds.token.cooldowns": (
+        "counter",
+        "{cooldown}",
+        "Refresh failures remembered: for a cool-down, callers get the error at once.",
+    ),
+    "n3xt_creds.token.expired_on_arrival": (
+        "counter",
+        "{token}",
+        "Tokens whose lifetime was shorter than the round trip that got them.",
+    ),
     "n3xt_creds.api.unauthorized": (
         "counter",
         "{request}",
@@ -214,6 +219,8 @@ class _Otel:
         self.last_good = instruments["n3xt_creds.credentials.last_good"]
         self.remembered_failures = instruments["n3xt_creds.token.remembered_failures"]
         self.api_unauthorized = instruments["n3xt_creds.api.unauthorized"]
+        self.cooldowns = instruments["n3xt_creds.token.cooldowns"]
+        self.expired_on_arrival = instruments["n3xt_creds.token.expired_on_arrival"]
 
     def _observe_expiry(self, options: object) -> Iterable[Any]:
         """The gauge callback: per attribute set, the soonest expiry among authenticators."""
@@ -375,22 +382,30 @@ class Telemetry:
 
     def on_event(self, event: AuthEvent) -> None:
         """Every :class:`~n3xt_creds.AuthEvent` recorded by the authenticator comes here."""
-        if event.kind == "token_invalidated" and event.reason in ("api_401", "invalidate"):
+        kind: str = event.kind
+        if kind == "token_invalidated" and event.reason in ("api_401", "invalidate"):
             self._dropped_because = event.reason  # type: ignore[assignment]
-        elif event.kind == "request_replayed":
+        elif kind == "request_replayed":
             self.api_unauthorized(replayed=True)
+        elif kind == "api_401_passed_through":
+            self.api_unauthorized(replayed=False)
+        elif kind == "remembered_failure_served":
+            self._count("remembered_failures", {"error.type": event.error or "unknown"})
+        elif kind == "cooldown_started":
+            self._count("cooldowns", {"error.type": event.error or "unknown"})
+        elif kind == "token_expired_on_arrival":
+            self._count("expired_on_arrival", self.token_attributes())
+
+    def _count(self, instrument: str, attributes: dict[str, str]) -> None:
+        otel = self._get()
+        if otel is not None:
+            getattr(otel, instrument).add(1, attributes)
 
     def cache_lookup(self, level: CacheLevel, *, hit: bool) -> None:
         """A slow-path cache lookup: ``process`` (the in-process cell) or ``shared`` (L2)."""
         otel = self._get()
         if otel is not None:
             otel.cache_lookups.add(1, {"level": level, "result": "hit" if hit else "miss"})
-
-    def remembered_failure(self, error: BaseException) -> None:
-        """A caller got a remembered failure (cool-down) instead of a token request."""
-        otel = self._get()
-        if otel is not None:
-            otel.remembered_failures.add(1, {"error.type": _error_type(error)})
 
     def api_unauthorized(self, *, replayed: bool) -> None:
         """The API answered 401 to our token: the request was replayed, or the 401 passed."""
