@@ -373,6 +373,7 @@ class Authenticator(httpx.Auth):
         """Wait (bounded) for a background refresh, then close the HTTP client we own."""
         self._refresher.wait_for_background(self.timeout + 1.0)
         self._http.close()
+        self._telemetry.close()
 
     async def aclose(self) -> None:
         """Async :meth:`close`: awaits this loop's refresh tasks, never blocks the loop."""

@@ -339,6 +339,11 @@ class Telemetry:
             self._otel.watched.add(self)
         self._loaded = True
 
+    def close(self) -> None:
+        """The authenticator closed: its token leaves the expiry gauge."""
+        if self._otel is not None:
+            self._otel.watched.discard(self)
+
     def _get(self) -> _Otel | None:
         if not self._loaded:
             self.load()

@@ -112,6 +112,25 @@ def test_cold_start_records_one_refresh_with_its_source_read_and_request(
     assert post.status.status_code is StatusCode.UNSET
     assert refresh.status.status_code is StatusCode.UNSET
 
+    clock.advance(4000)
+    assert sdk.value("n3xt_creds.token.expires_in") == 0.0  # expired: 0, never negative
+
+
+def test_a_closed_authenticator_leaves_the_expiry_gauge(
+    make_auth: MakeAuth, sdk: Sdk, clock: ManualClock
+) -> None:
+    first = make_auth(clock=clock, **sdk.providers)
+    second = make_auth(clock=clock, **sdk.providers)
+    first.get_token()
+    clock.advance(100)
+    second.get_token()
+    # Same attributes: the gauge shows the token that expires first.
+    assert sdk.value("n3xt_creds.token.expires_in") == 3500.0
+    first.close()
+    assert sdk.value("n3xt_creds.token.expires_in") == 3600.0
+    second.close()
+    assert not [key for key in sdk.points() if key[0] == "n3xt_creds.token.expires_in"]
+
 
 def test_the_hot_path_records_nothing(make_auth: MakeAuth, sdk: Sdk, clock: ManualClock) -> None:
     auth = make_auth(clock=clock, **sdk.providers)
