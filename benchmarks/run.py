@@ -7,7 +7,8 @@ MockTransport, everything else the bundled emulator on 127.0.0.1.
 1. Per-request cost with a cached token: the auth flow alone, driven the way
    httpx.Client drives it, and whole requests through ``httpx.Client`` (MockTransport)
    over no auth; for a constant-header ``httpx.Auth`` (the floor), n3xt_creds,
-   httpx-auth and authlib.
+   httpx-auth and authlib; and n3xt_creds again with the OpenTelemetry SDK recording
+   (the hot path records nothing: the same cost).
 2. Herds: 200 threads / 500 asyncio tasks / both at once asking for a cold or an
    expired token from an emulator answering in 200 ms: token requests made, and how
    long the slowest caller waited.
@@ -119,6 +120,18 @@ def bench_overhead(n: int, rounds: int) -> list[tuple[str, float, float]]:
     )
     ours.get_token()
     auths["n3xt_creds"] = ours
+    # The same with the OpenTelemetry SDK recording (spans and metrics in memory): the
+    # hot path records nothing, so its cost must be the same as the row above.
+    sdk = _otel_sdk()
+    if sdk is not None:
+        observed = Authenticator(
+            StaticSource(Credentials("bench-client", Secret("bench-secret"))),
+            token_url=TOKEN_URL,
+            http_client=token_client,
+            **sdk,
+        )
+        observed.get_token()
+        auths["n3xt_creds + OTel SDK"] = observed
     try:
         import httpx_auth
 
@@ -158,9 +171,29 @@ def bench_overhead(n: int, rounds: int) -> list[tuple[str, float, float]]:
     for client in clients.values():
         client.close()
     ours.close()
+    if "n3xt_creds + OTel SDK" in auths:
+        auths["n3xt_creds + OTel SDK"].close()  # type: ignore[union-attr]
     token_client.close()
     baseline = best_client.pop("no auth (baseline)")
     return [(name, best_flow[name], best_client[name] - baseline) for name in best_flow]
+
+
+def _otel_sdk() -> dict[str, Any] | None:
+    """Real SDK providers recording in memory (None without the bench extra's SDK)."""
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    except ImportError:  # pragma: no cover - bench extra not installed
+        return None
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    return {
+        "meter_provider": MeterProvider(metric_readers=[InMemoryMetricReader()]),
+        "tracer_provider": tracer_provider,
+    }
 
 
 def _herd_threads(auth: Authenticator, count: int) -> list[float]:
@@ -338,7 +371,7 @@ def bench_import(runs: int) -> dict[str, Any]:
             sys.executable,
             "-c",
             "import sys, json, n3xt_creds; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} "
-            "& {'boto3', 'botocore', 'hvac', 'dynaconf', 'requests'})))",
+            "& {'boto3', 'botocore', 'hvac', 'dynaconf', 'requests', 'opentelemetry'})))",
         ],
         capture_output=True,
         text=True,
