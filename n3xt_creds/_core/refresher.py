@@ -72,6 +72,9 @@ class Refresher:
         self.cell = TokenCell(abandon_after=self._abandon_after)
         self._telemetry = telemetry
         telemetry.watch_expiry(functools.partial(_expires_at, self.cell))
+        if shared is not None:
+            shared.on_lookup = telemetry.shared_lookup
+            telemetry.watch_shared_failures(lambda: shared.stats.failures)
         self.last_good: Credentials | None = None
         self.tasks: set[asyncio.Task[None]] = set()  # strong refs: asyncio keeps weak ones
         self.threads: list[threading.Thread] = []

@@ -20,6 +20,7 @@ either, a URL query or, unless ``record_client_id`` is set, the client_id):
 * ``n3xt_creds.token.expires_in`` (s, observable gauge) {server.address}
 * ``n3xt_creds.source.reads`` {source, result: success | not_found | error, error.type}
 * ``n3xt_creds.cache.lookups`` {level: process | shared, result: hit | miss}
+* ``n3xt_creds.cache.failures`` (observable counter) {level: shared, condition}
 * ``n3xt_creds.credentials.last_good`` {source}: refreshes that fell back on them
 * ``n3xt_creds.token.cooldowns`` {error.type}: failures remembered
 * ``n3xt_creds.token.remembered_failures`` {error.type}: calls answered from that memory
@@ -120,6 +121,11 @@ METRICS: Mapping[str, tuple[str, str, str]] = {
         "{lookup}",
         "Token cache lookups on the slow path, by level (process, shared) and result.",
     ),
+    "n3xt_creds.cache.failures": (
+        "observable_counter",
+        "{failure}",
+        "Shared cache store failures by condition (each made a refresh go on alone).",
+    ),
     "n3xt_creds.credentials.last_good": (
         "counter",
         "{refresh}",
@@ -206,6 +212,10 @@ class _Otel:
                     description,
                     explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
                 )
+            elif kind == "observable_counter":
+                instruments[name] = meter.create_observable_counter(
+                    name, [self._observe_store_failures], unit, description
+                )
             else:
                 instruments[name] = meter.create_observable_gauge(
                     name, [self._observe_expiry], unit, description
@@ -232,6 +242,17 @@ class _Otel:
             key = tuple(sorted(telemetry.token_attributes().items()))
             soonest[key] = min(remaining, soonest.get(key, remaining))
         return [self.observation(value, dict(key)) for key, value in soonest.items()]
+
+    def _observe_store_failures(self, options: object) -> Iterable[Any]:
+        """The failures counter callback: shared cache failures by condition, summed."""
+        totals: dict[str, int] = {}
+        for telemetry in list(self.watched):
+            for condition, count in telemetry.shared_failures().items():
+                totals[condition] = totals.get(condition, 0) + count
+        return [
+            self.observation(count, {"level": "shared", "condition": condition})
+            for condition, count in totals.items()
+        ]
 
 
 _loaded: dict[tuple[int, int], _Otel | None] = {}
@@ -311,6 +332,7 @@ class Telemetry:
         self._source = source_kind(source)
         self._clock = clock
         self._expires_at: Callable[[], float | None] = _no_token
+        self._shared_failures: Callable[[], Mapping[str, int]] = dict
         self._meter_provider = meter_provider
         self._tracer_provider = tracer_provider
         self._record_client_id = record_client_id
@@ -363,6 +385,15 @@ class Telemetry:
         cached token's expiry on ``clock``, or ``None`` without one."""
         self._expires_at = expires_at
 
+    def watch_shared_failures(self, failures: Callable[[], Mapping[str, int]]) -> None:
+        """Feed ``n3xt_creds.cache.failures``: ``failures`` returns the shared cache's
+        failure counts by condition (monotonic, as an observable counter needs)."""
+        self._shared_failures = failures
+
+    def shared_failures(self) -> Mapping[str, int]:
+        """The shared cache's failure counts by condition (empty without one)."""
+        return self._shared_failures()
+
     def seconds_to_expiry(self) -> float | None:
         """Seconds the cached token has left (0 once expired), ``None`` without one."""
         expires_at = self._expires_at()
@@ -405,6 +436,10 @@ class Telemetry:
         otel = self._get()
         if otel is not None:
             getattr(otel, instrument).add(1, attributes)
+
+    def shared_lookup(self, hit: bool) -> None:
+        """A refresh consulted the shared cache (L2): its token came from there, or not."""
+        self.cache_lookup("shared", hit=hit)
 
     def cache_lookup(self, level: CacheLevel, *, hit: bool) -> None:
         """A slow-path cache lookup: ``process`` (the in-process cell) or ``shared`` (L2)."""

@@ -101,6 +101,10 @@ SharedStep = CallStore | Wait | _Refresh
 _FAILED = object()  # a store call that failed (already warned about and counted)
 
 
+def _ignore(hit: bool) -> None:
+    """The default :attr:`SharedTokens.on_lookup`: nobody is told."""
+
+
 class SharedCacheStats(NamedTuple):
     """Counters of one authenticator's use of its shared cache (``Authenticator.shared_cache_stats``).
 
@@ -192,6 +196,9 @@ class SharedTokens:
         )
         self._failures: dict[str, int] = {}
         self._rng = random.Random()  # noqa: S311 - poll jitter, not cryptography
+        # Told the outcome of each refresh that consulted the store: True when its
+        # token came from the store (telemetry's shared-level cache lookups).
+        self.on_lookup: Callable[[bool], object] = _ignore
 
     # -- the refresh -----------------------------------------------------------------
 
@@ -232,12 +239,14 @@ class SharedTokens:
                 if adopted is not None:
                     if found.leased:
                         self._release(key.name, owner)
+                    self.on_lookup(True)
                     return RefreshResult(adopted.token, credentials, attempts=0, elapsed=0.0)
                 unless = found.entry
                 if not found.leased and not skip_wait:
                     skip_wait = True  # look again at once: we may get the lease now
                     continue
             if found.leased:
+                self.on_lookup(False)
                 return (yield from self._lead(key, owner))
             skip_wait = False
             if self._clock() - started >= self.wait_seconds:
@@ -246,6 +255,7 @@ class SharedTokens:
                     f"no token appeared within {self.wait_seconds:g} s while another "
                     "process held the refresh lease",
                 )
+                self.on_lookup(False)
                 return (yield from self._refresh_alone(publish=True))
             self._count("waited")
             yield Wait(delay * (0.5 + self._rng.random()))
