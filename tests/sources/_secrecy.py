@@ -3,9 +3,9 @@
 ``assert_nothing_reachable(error, secret)`` fails when ``secret`` (a str) is reachable
 from ``error`` the ways a crash reporter or a curious handler reaches things:
 
-* the formatted traceback with every frame's locals (what Sentry and
-  ``traceback.TracebackException(capture_locals=True)`` record), the whole
-  ``__cause__``/``__context__`` chain included;
+* the formatted traceback and the repr of every frame's locals (what Sentry and
+  ``traceback.TracebackException(capture_locals=True)`` record; the test suite's own
+  frames excepted), the whole ``__cause__``/``__context__`` chain included;
 * the attributes of every exception in that chain, followed a few levels deep
   (``err.__context__.__context__.request.headers["X-Vault-Token"]`` is how the Vault
   token used to be found).
@@ -13,6 +13,7 @@ from ``error`` the ways a crash reporter or a curious handler reaches things:
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Iterator
 from types import FrameType, TracebackType
@@ -65,11 +66,17 @@ def _strings(value: Any, depth: int, seen: set[int]) -> Iterator[str]:
 
 
 def reachable_text(error: BaseException) -> str:
-    """Everything a reporter could show about ``error`` (see the module docstring)."""
-    parts = [
-        "".join(traceback.TracebackException.from_exception(error, capture_locals=True).format())
-    ]
+    """Everything a reporter could show about ``error`` (see the module docstring).
+
+    Frames of the test suite itself are left out: a test's own locals hold the canary.
+    """
+    parts = ["".join(traceback.TracebackException.from_exception(error).format())]
     for exc in chain(error):
+        for frame, _ in traceback.walk_tb(exc.__traceback__):
+            if f"{os.sep}tests{os.sep}" in frame.f_code.co_filename:
+                continue
+            # What capture_locals records: the repr of every local of every frame.
+            parts.extend(repr(value) for value in frame.f_locals.values())
         parts.extend(_strings(exc, 0, set()))
     return "\n".join(parts)
 

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from n3xt_creds import CredentialsNotFoundError, RetryPolicy, SourceError
+from tests.sources._secrecy import assert_nothing_reachable
 
 pytestmark = pytest.mark.aws
 
@@ -30,12 +31,15 @@ CANARY = "canary-9f8e7d-do-not-print"
 
 
 def assert_no_leak(exc: BaseException) -> None:
-    """The secret appears nowhere in the error, its chain or its printed traceback."""
+    """The secret appears nowhere in the error, its chain, its printed traceback, the
+    frame locals of that traceback (what crash reporters capture) or the attributes of
+    anything in its context chain."""
     assert exc.__cause__ is None
-    assert exc.__context__ is None or exc.__suppress_context__
+    assert exc.__context__ is None
     printed = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     for text in (str(exc), repr(exc), printed):
         assert CANARY not in text
+    assert_nothing_reachable(exc, CANARY)
 
 
 # -- the secret is not there: CredentialsNotFoundError ("try the next source") ------------
@@ -357,7 +361,7 @@ def test_no_region_says_how_to_set_one() -> None:
         aws_secret_access_key="x",
         botocore_session=_isolated_botocore_session(),
     )
-    source = AwsSecretsManagerSource("n3xt/api", session=session)
+    source = AwsSecretsManagerSource("n3xt/api", session=session, environ={})
 
     with pytest.raises(SourceError, match="no AWS region is configured") as caught:
         source.get_credentials()
