@@ -76,5 +76,8 @@ def non_empty_str(name: str, value: object, *, owner: str | None = None) -> str:
     """
     if isinstance(value, str) and value.strip():
         return value.strip()
-    got = "an empty string" if isinstance(value, str) else type(value).__name__
+    if isinstance(value, str):
+        got = "an empty string" if not value else "only whitespace"
+    else:
+        got = type(value).__name__
     raise ConfigError(f"{name} must be a non-empty string, got {got}", key=name, owner=owner)

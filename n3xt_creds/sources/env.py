@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, SupportsIndex
 
 from .. import _environ
+from .._core.arguments import non_empty_str
 from .._secret import Secret
 from ..credentials import Credentials
 from ..errors import ConfigError, CredentialsNotFoundError, SourceError
@@ -43,12 +44,7 @@ class EnvSource:
             ("client_id_var", client_id_var),
             ("client_secret_var", client_secret_var),
         ):
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(
-                    f"{name} must be a non-empty variable name, got {value!r}",
-                    key=name,
-                    owner="EnvSource",
-                )
+            non_empty_str(name, value, owner="EnvSource")
         if client_id_var == client_secret_var:
             raise ConfigError(
                 f"client_id_var and client_secret_var are both {client_id_var!r}; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .._core.arguments import non_empty_str
 from .._secret import Secret
 from .._text import escape_controls
 from ..credentials import Credentials
@@ -50,12 +51,7 @@ class FileSource:
             ("client_id_file", client_id_file),
             ("client_secret_file", client_secret_file),
         ):
-            if not isinstance(name, str) or not name.strip():
-                raise ConfigError(
-                    f"{key} must be a non-empty file name, got {name!r}",
-                    key=key,
-                    owner="FileSource",
-                )
+            non_empty_str(key, name, owner="FileSource")
             if os.path.isabs(name) or ".." in Path(name).parts:
                 raise ConfigError(
                     f"{key}={name!r} must be a name inside the directory, "

@@ -69,8 +69,8 @@ def test_blank_values_say_so(value: str, state: str) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"client_id_var": ""}, "client_id_var must be a non-empty variable name"),
-        ({"client_secret_var": " "}, "client_secret_var must be a non-empty variable name"),
+        ({"client_id_var": ""}, "client_id_var must be a non-empty string"),
+        ({"client_secret_var": " "}, "client_secret_var must be a non-empty string"),
         ({"client_id_var": "SAME", "client_secret_var": "SAME"}, "need two different variables"),
     ],
 )

@@ -211,7 +211,7 @@ def test_kubernetes_data_link_pointing_outside_is_refused(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"client_id_file": ""}, "client_id_file must be a non-empty file name"),
+        ({"client_id_file": ""}, "client_id_file must be a non-empty string"),
         ({"client_secret_file": "/etc/passwd"}, "must be a name inside the directory"),
         ({"client_secret_file": "../up"}, "must be a name inside the directory"),
         ({"client_id_file": "same", "client_secret_file": "same"}, "are both 'same'"),
