@@ -127,6 +127,7 @@ def run_demo(args: argparse.Namespace) -> int:
             _demo_calls(out, emulator, auth, secret_var)
         finally:
             auth.close()
+        _demo_shared_cache(out, emulator, path, env)
         counters = emulator.counters
         out.step("What the emulator saw")
         out.say(
@@ -183,6 +184,37 @@ def _demo_calls(out: _Printer, emulator: Any, auth: Any, secret_var: str) -> Non
         os.environ[secret_var] = rotated.client_secret.get_secret_value()
         answer = client.get(emulator.api_url("/v1/ping"))
         out.say(f"store updated -> next call recovers by itself: API {answer.status_code}")
+
+
+def _demo_shared_cache(out: _Printer, emulator: Any, path: Path, env: str) -> None:
+    """Two processes started together with a FileTokenCache: one token request."""
+    import subprocess  # noqa: PLC0415 - demo only
+    import tempfile  # noqa: PLC0415
+
+    out.step("Shared cache: two processes, one token request (docs/shared-cache.md)")
+    before = emulator.tokens_issued
+    with tempfile.TemporaryDirectory(prefix="n3xt-demo-") as tmp:
+        environ = {
+            **os.environ,
+            "N3XT_CREDS_SHARED_CACHE__BACKEND": "file",
+            "N3XT_CREDS_SHARED_CACHE__DIRECTORY": str(Path(tmp) / "cache"),
+        }
+        command = [sys.executable, "-m", "n3xt_creds.cli", "token", "--settings", str(path)]
+        command += ["--env", env]
+        out.say("N3XT_CREDS_SHARED_CACHE__BACKEND=file; starting two `n3xt-creds token` at once")
+        workers = [
+            subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
+        for number, worker in enumerate(workers, 1):
+            stdout, stderr = worker.communicate(timeout=60)
+            if worker.returncode != 0:
+                out.say(f"process {number} failed: {stderr.strip().splitlines()[-1:]}")
+                continue
+            out.say(f"process {number}: token fingerprint {Secret(stdout.strip()).fingerprint}")
+    out.say(f"token requests made by the two processes: {emulator.tokens_issued - before}")
 
 
 def _env_variables(settings: Any) -> tuple[str, str]:

@@ -18,6 +18,7 @@ def fleet_worker(
     location: str,
     start: Any,
     results: Any,
+    timeout: float = 5.0,
 ) -> None:
     from n3xt_creds import Authenticator, Credentials, FileTokenCache, RedisTokenCache, Secret
 
@@ -30,7 +31,7 @@ def fleet_worker(
         cache = FileTokenCache(location)
     elif backend == "redis":
         cache = RedisTokenCache(location)
-    auth = Authenticator(Fixed(), token_url=token_url, timeout=5.0, shared_cache=cache)
+    auth = Authenticator(Fixed(), token_url=token_url, shared_cache=cache, timeout=timeout)
     start.wait(30)
     began = time.monotonic()
     try:
