@@ -259,7 +259,8 @@ def test_demo_runs_offline_from_the_repo_root(run_cli):
     assert "Forced refresh" in out
     assert "InvalidClientError after one re-read of the source" in out
     assert "store updated -> next call recovers by itself: API 200" in out
-    assert "token requests: {'success': 4, 'invalid_client': 1}" in out
+    assert "token requests made by the two processes: 1" in out  # the shared cache step
+    assert "token requests: {'success': 5, 'invalid_client': 1}" in out
 
 
 def test_demo_without_settings_file_says_where_to_run(call_cli):
