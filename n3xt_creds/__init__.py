@@ -18,6 +18,7 @@ from ._secret import Secret
 from .authenticator import Authenticator
 from .credentials import Credentials
 from .errors import (
+    AuthenticatorClosedError,
     ConfigError,
     CredentialsNotFoundError,
     InvalidClientError,
@@ -42,6 +43,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AuthEvent",
     "Authenticator",
+    "AuthenticatorClosedError",
     "AuthenticatorStats",
     "AwsSecretsManagerSource",
     "ChainSource",

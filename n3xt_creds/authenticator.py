@@ -11,8 +11,13 @@ It is an ``httpx.Auth`` (sync and async clients), and offers ``get_token()``,
   last-good credentials) is :mod:`._core.flow`, driven with blocking or async I/O by
   :mod:`._core.refresher`;
 * a failed refresh never drops a token that is still valid;
+* static stability: a refresh ends within its deadline, a final failure is
+  remembered for a jittered cool-down (callers get it at once, no token request),
+  and refresh points carry jitter (:mod:`._core.cache`);
 * an API 401 on a request that carried our token drops it, gets a new one and
-  replays the request once; the token goes only to ``api_hosts`` (:mod:`._core.hosts`).
+  replays the request once — but the replacement of a rejected token is not itself
+  replaced before a cool-down: then the 401 goes to the caller. The token goes only
+  to ``api_hosts`` (:mod:`._core.hosts`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import httpx
 from ._core.arguments import checked_token_url, positive_seconds
 from ._core.cache import CachedToken
 from ._core.hosts import HostAllowlist, is_loopback
-from ._core.refresher import Refresher
+from ._core.refresher import REFRESH_JITTER, Refresher
 from ._core.retry import RetryPolicy
 from ._core.shared.coordinator import SharedCacheStats, shared_tokens_for
 from ._core.stats import AuthenticatorStats, AuthEvent, StatsRecorder
@@ -78,6 +83,16 @@ class Authenticator(httpx.Auth):
     :class:`~n3xt_creds.RedisTokenCache`) shares one token between the processes of a
     host or a fleet; the in-process token stays the first level, and a failing store
     only makes this process refresh on its own (docs/shared-cache.md).
+    ``refresh_jitter`` (a fraction of the token lifetime, default 0.05) moves each
+    token's refresh point early by a random amount up to that much, so that many
+    instances started together do not refresh in step; 0 makes refresh points exact
+    (tests that step a clock to a phase boundary).
+
+    A refresh that fails for good (rejected credentials after the re-read, retries
+    exhausted, the source down with nothing to fall back on) is *remembered*: for a
+    jittered cool-down that grows with each failure in a row, up to 30 s, callers get
+    the same error at once without a token request (a token still valid keeps being
+    served). A success, :meth:`invalidate`, or new credentials at the source end it.
 
     Use it as ``httpx.Client(auth=authenticator)`` / ``httpx.AsyncClient(auth=...)``,
     or call :meth:`get_token`/:meth:`headers` (:meth:`aget_token`/:meth:`aheaders`).
@@ -103,6 +118,7 @@ class Authenticator(httpx.Auth):
         tracer_provider: Any = None,
         telemetry_client_id: bool = False,
         shared_cache: object = None,
+        refresh_jitter: float = REFRESH_JITTER,
     ) -> None:
         if not callable(getattr(source, "get_credentials", None)):
             raise ConfigError(
@@ -139,6 +155,16 @@ class Authenticator(httpx.Auth):
         self._http = TokenHttp(
             timeout=self.timeout, http_client=http_client, async_http_client=async_http_client
         )
+        if (
+            isinstance(refresh_jitter, bool)
+            or not isinstance(refresh_jitter, int | float)
+            or not 0.0 <= refresh_jitter <= 0.25
+        ):
+            raise ConfigError(
+                f"refresh_jitter must be a fraction of the token lifetime from 0 to 0.25, "
+                f"got {refresh_jitter!r}",
+                key="refresh_jitter",
+            )
         self._telemetry = Telemetry(
             token_url=self.token_url,
             source=source,
@@ -166,6 +192,7 @@ class Authenticator(httpx.Auth):
                 timeout=self.timeout,
                 deadline=retry.deadline,
             ),
+            refresh_jitter=float(refresh_jitter),
         )
         # The hot path reads the cached token straight from the cell: one attribute hop less.
         self._cell = self._refresher.cell
@@ -198,14 +225,44 @@ class Authenticator(httpx.Auth):
         """Async :meth:`headers`."""
         return {"Authorization": (await self._current_async()).header}
 
-    def invalidate(self) -> None:
-        """Drop the cached token: the next call gets a new one."""
-        cached = self._cell.current
-        if self._cell.drop():
-            self._stats.record(AuthEvent("token_invalidated", reason="invalidate"))
-            logger.info("Cached N3XT token dropped (invalidate() called)")
-            if cached is not None:
-                self._drop_shared(cached.header)
+    def invalidate(self, token: str | None = None) -> bool:
+        """Drop the cached token, so the next call gets a new one.
+
+        Without ``token`` (an operator's "start over"): drop whatever is cached and end
+        a remembered failure and the API 401 damping; the next call makes a token
+        request at once. Returns True.
+
+        With ``token`` (the one your request carried, when the API answered it 401):
+        drop it only if it is still the cached one, so a late 401 never drops a newer
+        token that another caller just fetched. Returns True when retrying with a new
+        token makes sense (this call dropped it, or a newer one already replaced it)
+        and False when the token was kept: it is the replacement of a token the API
+        refused less than a cool-down ago, so the API refuses every token (wrong
+        project, scope or audience?) and fetching another would not help — hand the
+        401 to your caller.
+        """
+        if token is None:
+            cached = self._cell.current
+            dropped = self._cell.drop()
+            memory = self._cell.forget_failures()
+            if dropped:
+                self._stats.record(AuthEvent("token_invalidated", reason="invalidate"))
+                logger.info("Cached N3XT token dropped (invalidate() called)")
+                if cached is not None:
+                    self._drop_shared(cached.header)
+            if memory is not None:
+                self._stats.record(AuthEvent("cooldown_ended", reason="invalidate"))
+                logger.info(
+                    "invalidate() ended the remembered token refresh failure (%s): the "
+                    "next call requests a token",
+                    type(memory.error).__name__,
+                )
+            return True
+        if not isinstance(token, str):
+            raise TypeError(
+                f"invalidate(token) takes the access token string, not {type(token).__name__}"
+            )
+        return self._rejected(f"Bearer {token}", reason="invalidate")
 
     def _current_sync(self) -> CachedToken:
         cached = self._cell.current
@@ -231,11 +288,15 @@ class Authenticator(httpx.Auth):
         request.headers["Authorization"] = cached.header
         response: httpx.Response = yield request
         if response.status_code != 401:
+            if self._cell.api_strikes:  # one attribute read on the hot path
+                self._cell.api_accepted(cached.header)
             return
         # After a cross-origin redirect the 401 came from a request without our token.
         if response.request.headers.get("Authorization") != cached.header:
             return
-        self._api_rejected(cached.header)
+        if not self._api_rejected(cached.header):
+            self._telemetry.api_unauthorized(replayed=False)
+            return
         if not isinstance(request.stream, httpx.ByteStream):
             logger.info("API answered 401; not replaying: the request body was a stream")
             self._telemetry.api_unauthorized(replayed=False)
@@ -250,12 +311,30 @@ class Authenticator(httpx.Auth):
         parts = urllib.parse.urlsplit(url)
         return self._hosts.allows(parts.scheme, parts.hostname or "")
 
-    def _api_rejected(self, header: str) -> None:
-        """The API said 401 to ``header``: drop it unless someone already replaced it."""
-        if self._cell.drop(header):
-            self._stats.record(AuthEvent("token_invalidated", reason="api_401"))
+    def _api_rejected(self, header: str) -> bool:
+        """The API said 401 to ``header`` (httpx flow, RequestsAuth): drop it unless
+        someone already replaced it. True: replay with a new token; False: the API
+        refuses the token that replaced a rejected one, pass its 401 on."""
+        return self._rejected(header, reason="api_401")
+
+    def _rejected(self, header: str, *, reason: str) -> bool:
+        verdict = self._cell.api_rejected(header, self._clock())
+        if verdict.dropped:
+            self._stats.record(AuthEvent("token_invalidated", reason=reason))
             logger.info("The API rejected the cached token (401); getting a new one")
             self._drop_shared(header)
+        elif verdict.passed_through:
+            self._stats.record(
+                AuthEvent("api_401_passed_through", reason=reason, failures=verdict.strikes)
+            )
+            logger.warning(
+                "The API refused (401) the token that replaced a token it refused moments "
+                "ago: N3XT accepts the credentials but the API refuses their tokens (wrong "
+                "project, scope or audience?). The 401 goes to the caller; no new token is "
+                "requested for %.1f s",
+                max(0.0, self._cell.api_keep_until - self._clock()),
+            )
+        return verdict.replay
 
     def _drop_shared(self, header: str) -> None:
         """Drop the shared cache's entry too, if it still holds that token (compare-and-delete):
@@ -285,12 +364,16 @@ class Authenticator(httpx.Auth):
 
     def _replay_requests_401(self, response: Any, **kwargs: Any) -> Any:
         request = response.request
-        if response.status_code != 401 or getattr(request, _REPLAYED, False):
+        if response.status_code != 401:
+            self._api_accepted(request.headers.get("Authorization"))
+            return response
+        if getattr(request, _REPLAYED, False):
             return response
         sent = request.headers.get("Authorization")
         if sent is None:  # a redirect answered this one: it never carried our token
             return response
-        self._api_rejected(sent)
+        if not self._api_rejected(sent):
+            return response  # the API refuses every token: its 401 goes to the caller
         if request.body is not None and not isinstance(request.body, bytes | str):
             logger.info("API answered 401; not replaying: the request body was a stream")
             return response
@@ -367,6 +450,10 @@ class Authenticator(httpx.Auth):
             token_age=None if cached is None else cached.token.age(now),
             phase=None if cached is None else cached.token.phase(now).value,
             replays=recorder.replays,
+            cooldowns_started=recorder.cooldowns_started,
+            remembered_failures_served=recorder.remembered_failures_served,
+            api_401s_passed_through=recorder.api_401s_passed_through,
+            cooldown_remaining=self._cell.cooldown_remaining(now),
         )
 
     def close(self) -> None:

@@ -6,8 +6,9 @@ Every error is an :class:`N3XTCredsError`, so one ``except`` catches them all::
     ├── ConfigError                 bad or missing settings (names the key, file and environment)
     ├── CredentialsNotFoundError    no source had credentials ("nothing here, try the next one")
     ├── SourceError                 a backend failed (unreachable, denied, sealed, malformed secret)
-    └── TokenRequestError           the token endpoint failed (.status_code, .request_id)
-          └── InvalidClientError    the endpoint rejected the credentials
+    ├── TokenRequestError           the token endpoint failed (.status_code, .request_id)
+    │     └── InvalidClientError    the endpoint rejected the credentials
+    └── AuthenticatorClosedError    a token was needed after close() (also a RuntimeError)
 
 Messages are written for the person on call: they name the setting, file, variable,
 source or ``request_id`` involved and say what to do next. They never contain a
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AuthenticatorClosedError",
     "ConfigError",
     "CredentialsNotFoundError",
     "InvalidClientError",
@@ -129,4 +131,15 @@ class InvalidClientError(TokenRequestError):
     The authenticator has already re-read the credentials once from the source in
     case they were rotated; seeing this error means the source still serves a pair
     that N3XT does not accept. Update the secret where the source reads it.
+    """
+
+
+class AuthenticatorClosedError(N3XTCredsError, RuntimeError):
+    """A token was needed after :meth:`~n3xt_creds.Authenticator.close` (or ``aclose``).
+
+    A closed authenticator still hands out a token it holds that is still fresh, but it
+    never makes another token request: its HTTP connections are gone. This is a bug in
+    the application's lifecycle (a client used after its ``with`` block, a shutdown
+    hook that ran too early): build a new Authenticator, or close this one later. Also
+    a ``RuntimeError``, which it was before it had a type of its own.
     """

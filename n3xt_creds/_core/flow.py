@@ -36,6 +36,7 @@ from .token import (
 
 __all__ = [
     "Action",
+    "CredentialsUnchanged",
     "ReadCredentials",
     "RefreshFlow",
     "RefreshResult",
@@ -103,6 +104,11 @@ Action = ReadCredentials | SendTokenRequest | Sleep
 RefreshFlow = Generator[Action, object, RefreshResult]
 
 
+class CredentialsUnchanged(Exception):
+    """Raised by a flow with ``only_if_changed``: the source still serves the pair that
+    failed (or cannot be read), so no token request was sent. Not an error for callers."""
+
+
 def refresh_flow(
     *,
     token_url: str,
@@ -112,6 +118,9 @@ def refresh_flow(
     clock: Callable[[], float],
     rng: random.Random | None = None,
     reason: str = "refresh",
+    refresh_jitter: float = 0.0,
+    only_if_changed: bool = False,
+    rejected: Credentials | None = None,
 ) -> RefreshFlow:
     """Get a new token: read credentials, request, retry transient failures, return it.
 
@@ -126,13 +135,22 @@ def refresh_flow(
       A different pair is tried once (this extra request does not count against
       ``max_attempts``); the same pair, or a second rejection, raises InvalidClientError.
     * Final failures raise their TokenRequestError at once.
+    * ``only_if_changed`` (a failure memory's check): when the source still serves
+      ``rejected`` (or fails, so ``last_good`` would be used), raise
+      :class:`CredentialsUnchanged` without sending anything.
+    * The token's stale point moves early by a random fraction of its lifetime, up to
+      ``refresh_jitter`` (see :func:`~n3xt_creds._core.token.token_windows`).
+    * A token whose lifetime is shorter than the round trip that got it is returned
+      all the same, with a warning: the callers waiting for it get it.
     """
     rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
     started = clock()
     deadline_at = started + policy.deadline
     logger.debug("Token refresh started (reason=%s, token_url=%s)", reason, display_url(token_url))
 
-    credentials = yield from _read_source(reason, last_good)
+    credentials = yield from (
+        _read_if_changed(rejected) if only_if_changed else _read_source(reason, last_good)
+    )
     attempt = 0  # token requests that count against max_attempts
     requests_sent = 0
     reread_done = False
@@ -151,12 +169,16 @@ def refresh_flow(
                 raise TypeError(f"driver sent {type(response).__name__}, expected TokenResponse")
             try:
                 token = parse_token_response(
-                    response, obtained_at=sent_at, refresh_margin=refresh_margin
+                    response,
+                    obtained_at=sent_at,
+                    refresh_margin=refresh_margin,
+                    stale_jitter=rng.uniform(0.0, refresh_jitter) if refresh_jitter else 0.0,
                 )
             except TokenRequestError as exc:
                 error = exc
             else:
                 elapsed = clock() - started
+                _warn_if_expired_on_arrival(token, clock() - sent_at)
                 logger.info(
                     "Token refresh succeeded in %.3f s (attempts=%d, expires_in=%g s, "
                     "request_id=%s, client_id=%s, secret fingerprint=%s, source=%s)",
@@ -201,6 +223,19 @@ def refresh_flow(
         yield Sleep(delay)
 
 
+def _warn_if_expired_on_arrival(token: Token, round_trip: float) -> None:
+    if round_trip >= token.expires_in:
+        logger.warning(
+            "The token arrived already expired: expires_in=%g s, but the round trip took "
+            "%.3f s (request_id=%s). It is handed to the callers that waited for it, and "
+            "the next call requests another; check the latency to the token endpoint and "
+            "the expires_in N3XT sends",
+            token.expires_in,
+            round_trip,
+            token.request_id,
+        )
+
+
 def _read_source(
     reason: str, last_good: Credentials | None
 ) -> Generator[Action, object, Credentials]:
@@ -227,6 +262,26 @@ def _read_source(
         )
         return last_good
     return _checked(credentials)
+
+
+def _read_if_changed(rejected: Credentials | None) -> Generator[Action, object, Credentials]:
+    """A cool-down check: the source's pair if it differs from ``rejected``."""
+    try:
+        credentials = _checked((yield ReadCredentials("cooldown_check")))
+    except (SourceError, CredentialsNotFoundError):
+        raise CredentialsUnchanged from None
+    if rejected is not None and (
+        credentials.client_id == rejected.client_id
+        and credentials.client_secret == rejected.client_secret
+    ):
+        raise CredentialsUnchanged
+    logger.info(
+        "The credential source now serves client_id=%s (secret fingerprint=%s), not the "
+        "pair that failed: trying it before the cool-down ends",
+        credentials.client_id,
+        credentials.client_secret.fingerprint,
+    )
+    return credentials
 
 
 def _reread_after_rejection(

@@ -15,15 +15,23 @@ import contextlib
 import copy
 import functools
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..credentials import Credentials
-from ..errors import N3XTCredsError
-from .cache import BACKGROUND_RETRY_INTERVAL, CachedToken, Flight, TokenCell
-from .flow import ReadCredentials, RefreshResult, refresh_flow, run_async, run_sync
+from ..errors import N3XTCredsError, TokenRequestError
+from .cache import BACKGROUND_RETRY_INTERVAL, CachedToken, FailureMemory, Flight, TokenCell
+from .flow import (
+    CredentialsUnchanged,
+    ReadCredentials,
+    RefreshResult,
+    refresh_flow,
+    run_async,
+    run_sync,
+)
 from .retry import RetryPolicy
 from .shared.coordinator import SharedTokens, drive_async, drive_sync
 from .stats import AuthEvent, StatsRecorder
@@ -36,9 +44,16 @@ if TYPE_CHECKING:
 
     from ..sources.base import CredentialSource
 
-__all__ = ["Refresher"]
+__all__ = ["FOLLOWER_GRACE", "REFRESH_JITTER", "Refresher"]
 
 logger = logging.getLogger("n3xt_creds")
+
+#: A caller waiting for another caller's refresh gives up this long after the
+#: refresh's deadline (the source read and the last answer's parsing take a moment).
+FOLLOWER_GRACE = 1.0
+#: Default refresh-point jitter: each token goes stale up to this fraction of its
+#: lifetime early, at random, so instances started together do not refresh in step.
+REFRESH_JITTER = 0.05
 
 
 class Refresher:
@@ -56,6 +71,9 @@ class Refresher:
         stats: StatsRecorder,
         telemetry: Telemetry,
         shared: SharedTokens | None = None,
+        refresh_jitter: float = REFRESH_JITTER,
+        rng: random.Random | None = None,
+        failure_memory: bool = True,
     ) -> None:
         self._source = source
         # The host- or fleet-wide L2 under the cell (None: this process alone).
@@ -69,7 +87,14 @@ class Refresher:
         # No healthy refresh outlives its deadline plus a request timeout and a slow
         # source read; one that does lost its leader (a task destroyed with its loop).
         self._abandon_after = retry.deadline + 3 * http.timeout + 5.0
-        self.cell = TokenCell(abandon_after=self._abandon_after)
+        # After a cool-down, one token request tells whether N3XT is back: a probe
+        # makes one attempt (a rejected pair still gets its one re-read of the source).
+        self._probe_retry = RetryPolicy(max_attempts=1, deadline=retry.deadline)
+        self._refresh_jitter = refresh_jitter
+        self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter
+        self.cell = TokenCell(
+            abandon_after=self._abandon_after, rng=self._rng, failure_memory=failure_memory
+        )
         self._telemetry = telemetry
         telemetry.watch_expiry(functools.partial(_expires_at, self.cell))
         if shared is not None:
@@ -114,7 +139,7 @@ class Refresher:
                 self._refresh_sync(flight)
             else:
                 _refuse_to_block_own_loop(flight)
-                flight.wait(self._abandon_after)
+                flight.wait(self._wait_limit(flight))
             settled = self._settle(flight)
             if settled is not None:
                 return settled
@@ -144,13 +169,25 @@ class Refresher:
                 # The refresh runs as its own task: cancelling this caller (a timeout
                 # around one request) must not abort the refresh everyone waits for.
                 self._start_task(loop, flight)
-            await flight.wait_async(self._abandon_after)
+            await flight.wait_async(self._wait_limit(flight))
             settled = self._settle(flight)
             if settled is not None:
                 return settled
 
+    def _wait_limit(self, flight: Flight) -> float:
+        """How long a caller may wait for ``flight``: until its deadline, plus a grace."""
+        if flight.done:
+            return 0.0
+        ends = flight.started_at + self._retry.deadline + FOLLOWER_GRACE
+        return max(0.0, ends - time.monotonic())
+
     def _settle(self, flight: Flight) -> CachedToken | None:
-        """What a caller gets once ``flight`` is over; ``None``: look again (leader cancelled)."""
+        """What a caller gets once ``flight`` is over; ``None``: look again (leader
+        cancelled, or a credentials check found nothing new)."""
+        if flight.memory is not None:
+            return self._remembered(flight.memory)
+        if not flight.done:
+            raise self._still_running(flight)
         if flight.error is not None:
             return self._after_failed_refresh(flight.error)
         if flight.token is None:
@@ -159,9 +196,31 @@ class Refresher:
         current = self.cell.still_valid(self._clock())
         if current is not None:
             return current
-        # A token already past its expired-phase start (its answer took almost its whole
-        # life) is still better than starting another refresh at once, while it is valid.
-        return flight.token if self._clock() < flight.token.token.expires_at else None
+        # The token this refresh got, even one that arrived already expired (its
+        # answer took its whole life; the flow warned): the callers that waited for it
+        # get it, rather than a new token request at once, and another, and another.
+        return flight.token
+
+    def _still_running(self, flight: Flight) -> TokenRequestError:
+        waited = time.monotonic() - flight.started_at
+        return TokenRequestError(
+            f"The token refresh in progress has run {waited:.1f} s, past its "
+            f"{self._retry.deadline:g} s deadline (RetryPolicy.deadline); this call stops "
+            "waiting for it. No second token request is started while it runs. If this "
+            "repeats, the credential source or the token endpoint is hanging.",
+            retryable=True,
+        )
+
+    def _remembered(self, memory: FailureMemory) -> CachedToken:
+        """A caller during a cool-down: the still-valid token, else the remembered error."""
+        now = self._clock()
+        still_valid = self.cell.still_valid(now)
+        if still_valid is not None:
+            return still_valid
+        self._stats.record(
+            AuthEvent("remembered_failure_served", error=type(memory.error).__name__)
+        )
+        raise memory.error_for_caller(now)
 
     def _after_failed_refresh(self, error: Exception) -> CachedToken:
         still_valid = self.cell.still_valid(self._clock())
@@ -180,25 +239,37 @@ class Refresher:
         trigger = self._telemetry.trigger(
             background=flight.background, has_token=self.cell.current is not None
         )
+        check = flight.kind == "check"
         flow = refresh_flow(
             token_url=self._token_url,
             refresh_margin=self._refresh_margin,
-            policy=self._retry,
+            policy=self._retry if flight.kind == "refresh" else self._probe_retry,
             last_good=self.last_good,
             clock=self._clock,
+            rng=self._rng,
+            reason="cooldown_check"
+            if check
+            else "cooldown_probe"
+            if flight.kind == "probe"
+            else "refresh",
+            refresh_jitter=self._refresh_jitter,
+            only_if_changed=check,
+            rejected=flight.rejected,
         )
         return self._telemetry.observe(flow, trigger=trigger)
 
-    def _read_credentials(self, action: ReadCredentials) -> Credentials:
+    def _read_credentials(self, flight: Flight, action: ReadCredentials) -> Credentials:
         # Sources read their backend at every call, so the invalid_client re-read
         # ("bypass any cache") needs nothing special here.
-        return self._source.get_credentials()
+        credentials = self._source.get_credentials()
+        flight.credentials = credentials  # the pair a failure is remembered against
+        return credentials
 
-    async def _aread_credentials(self, action: ReadCredentials) -> Credentials:
+    async def _aread_credentials(self, flight: Flight, action: ReadCredentials) -> Credentials:
         import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
         # Sources are synchronous (hvac, boto3): never on the event loop.
-        return await asyncio.to_thread(self._read_credentials, action)
+        return await asyncio.to_thread(self._read_credentials, flight, action)
 
     def _refresh_sync(self, flight: Flight) -> None:
         with self._settling(flight) as settle:
@@ -206,7 +277,7 @@ class Refresher:
             def own_refresh() -> RefreshResult:
                 return run_sync(
                     self._new_flow(flight),
-                    read=self._read_credentials,
+                    read=functools.partial(self._read_credentials, flight),
                     send=self._http.send,
                     sleep=time.sleep,
                 )
@@ -230,7 +301,7 @@ class Refresher:
                 async def own_refresh() -> RefreshResult:
                     return await run_async(
                         self._new_flow(flight),
-                        read=self._aread_credentials,
+                        read=functools.partial(self._aread_credentials, flight),
                         send=functools.partial(self._http.asend, client),
                         sleep=asyncio.sleep,
                     )
@@ -265,8 +336,13 @@ class Refresher:
         the waiters and propagates.
         """
         started = self._clock()
+        if flight.credentials is None and self.last_good is not None:
+            flight.credentials = self.last_good  # until the source is read (or if it fails)
         try:
             yield functools.partial(self._refresh_succeeded, flight)
+        except CredentialsUnchanged:
+            # A cool-down check found the pair that failed: nothing new to try yet.
+            self.cell.finish(flight, None, None, now=self._clock())
         except Exception as exc:
             self._refresh_failed(flight, exc, self._clock() - started)
         except BaseException:
@@ -275,7 +351,21 @@ class Refresher:
 
     def _refresh_succeeded(self, flight: Flight, result: RefreshResult) -> None:
         self.last_good = result.credentials
+        remembered = self.cell.memory is not None
         self.cell.finish(flight, CachedToken(result.token), None, now=self._clock())
+        if remembered:
+            logger.info("Token refresh succeeded again: the remembered failure is over")
+            self._stats.record(AuthEvent("cooldown_ended", reason="success"))
+        now = self._clock()
+        if now >= result.token.expires_at:
+            self._stats.record(
+                AuthEvent(
+                    "token_expired_on_arrival",
+                    expires_in=result.token.expires_in,
+                    duration=now - result.token.obtained_at,
+                    request_id=result.token.request_id,
+                )
+            )
         if result.attempts == 0:
             return  # adopted from the shared cache: no token request, not a refresh
         self._stats.record(
@@ -291,6 +381,25 @@ class Refresher:
 
     def _refresh_failed(self, flight: Flight, error: Exception, duration: float) -> None:
         self.cell.finish(flight, None, error, now=self._clock())
+        memory = self.cell.memory
+        if memory is not None and memory.flight is not flight and memory.error is error:
+            logger.warning(
+                "Token refresh failed %d time(s) in a row (%s); remembering the failure: "
+                "callers get it at once, without a token request, for the next %.1f s "
+                "(invalidate() or new credentials at the source end this sooner)",
+                memory.failures,
+                type(error).__name__,
+                memory.cooldown,
+            )
+            self._stats.record(
+                AuthEvent(
+                    "cooldown_started",
+                    error=type(error).__name__,
+                    cooldown=memory.cooldown,
+                    failures=memory.failures,
+                    request_id=getattr(error, "request_id", None),
+                )
+            )
         request_id = getattr(error, "request_id", None)
         # The class name only: a third-party source's message could quote a secret.
         if flight.background:

@@ -19,7 +19,17 @@ __all__ = ["AuthEvent", "AuthenticatorStats", "EventKind", "StatsRecorder"]
 
 logger = logging.getLogger("n3xt_creds")
 
-EventKind = Literal["refresh_succeeded", "refresh_failed", "token_invalidated", "request_replayed"]
+EventKind = Literal[
+    "refresh_succeeded",
+    "refresh_failed",
+    "token_invalidated",
+    "request_replayed",
+    "cooldown_started",
+    "cooldown_ended",
+    "remembered_failure_served",
+    "api_401_passed_through",
+    "token_expired_on_arrival",
+]
 
 
 class AuthEvent(NamedTuple):
@@ -34,6 +44,24 @@ class AuthEvent(NamedTuple):
       ``"api_401"`` (the API rejected it).
     * ``request_replayed``: a request was sent again with a new token after a 401.
 
+    Static stability (DESIGN.md, "Static stability"):
+
+    * ``cooldown_started``: a foreground refresh failed for good and the failure is
+      now remembered; ``error`` (class name), ``request_id``, ``cooldown`` (seconds
+      until the next token request is allowed) and ``failures`` (failed refreshes in a
+      row: the cool-down grows with it).
+    * ``cooldown_ended``: the failure memory ended; ``reason`` is ``"success"`` (a
+      probe or a check with new credentials got a token) or ``"invalidate"``.
+    * ``remembered_failure_served``: a caller got the remembered error at once, with
+      no token request; ``error`` (class name). One per caller served.
+    * ``api_401_passed_through``: the API refused the token that had replaced a token
+      it refused less than a cool-down ago; the 401 went to the caller and no new
+      token was requested. ``reason`` is ``"api_401"`` (httpx, requests) or
+      ``"invalidate"`` (``invalidate(token)``), ``failures`` the rejections in a row.
+    * ``token_expired_on_arrival``: a token's ``expires_in`` was shorter than the
+      round trip that got it; ``expires_in``, ``duration`` (the round trip). It was
+      handed to the callers that waited for it all the same.
+
     ``background`` is true for refreshes started in the stale phase (nobody waited).
     """
 
@@ -45,6 +73,8 @@ class AuthEvent(NamedTuple):
     error: str | None = None
     reason: str | None = None
     background: bool = False
+    cooldown: float | None = None
+    failures: int | None = None
 
 
 class AuthenticatorStats(NamedTuple):
@@ -55,6 +85,13 @@ class AuthenticatorStats(NamedTuple):
     successful refresh took; ``token_age`` is how old the cached token is (``None``
     without one); ``phase`` is ``"fresh"``, ``"stale"``, ``"expired"`` or ``None``;
     ``replays`` counts requests re-sent after an API 401.
+
+    Static stability: ``cooldowns_started`` counts failures remembered (each
+    ``cooldown_started`` event); ``remembered_failures_served`` the calls answered with
+    the remembered error and no token request; ``api_401s_passed_through`` the API 401s
+    handed to the caller instead of fetching yet another token; ``cooldown_remaining``
+    is the seconds until the next token request is allowed (``None``: no failure is
+    remembered).
     """
 
     refreshes: int
@@ -63,6 +100,10 @@ class AuthenticatorStats(NamedTuple):
     token_age: float | None
     phase: str | None
     replays: int
+    cooldowns_started: int = 0
+    remembered_failures_served: int = 0
+    api_401s_passed_through: int = 0
+    cooldown_remaining: float | None = None
 
 
 class StatsRecorder:
@@ -80,6 +121,9 @@ class StatsRecorder:
         self.refreshes = 0
         self.failures = 0
         self.replays = 0
+        self.cooldowns_started = 0
+        self.remembered_failures_served = 0
+        self.api_401s_passed_through = 0
         self.last_refresh_seconds: float | None = None
 
     def record(self, event: AuthEvent) -> None:
@@ -92,6 +136,12 @@ class StatsRecorder:
                 self.failures += 1
             elif event.kind == "request_replayed":
                 self.replays += 1
+            elif event.kind == "remembered_failure_served":
+                self.remembered_failures_served += 1
+            elif event.kind == "cooldown_started":
+                self.cooldowns_started += 1
+            elif event.kind == "api_401_passed_through":
+                self.api_401s_passed_through += 1
         if self._telemetry is not None:
             self._telemetry.on_event(event)
         if self._on_event is None:

@@ -111,7 +111,7 @@ class Phase(enum.Enum):
 
 
 def token_windows(
-    obtained_at: float, lifetime: float, refresh_margin: float
+    obtained_at: float, lifetime: float, refresh_margin: float, stale_jitter: float = 0.0
 ) -> tuple[float, float, float]:
     """Return ``(stale_at, expired_at, expires_at)`` for a token of ``lifetime`` seconds.
 
@@ -121,15 +121,25 @@ def token_windows(
     earlier than half-way, and the expired phase covers at most the last 10%. A
     3600 s token with a 300 s margin goes stale at +3300 and expires at +3570; a 2 s
     token is fresh for 1 s, stale until 1.8 s.
+
+    ``stale_jitter`` (a fraction of the lifetime, drawn at random per token by the
+    refresh flow) moves the stale point that much earlier, so that instances that got
+    their tokens together do not refresh in step; never before half the lifetime — a
+    token already going stale at half-way moves later instead, never past the
+    expired point.
     """
     expired_lead = min(EXPIRY_MARGIN, 0.1 * lifetime)
     # A margin below the expiry margin would make "stale" start after "expired".
     stale_lead = max(min(refresh_margin, lifetime / 2), expired_lead)
-    return (
-        obtained_at + (lifetime - stale_lead),
-        obtained_at + (lifetime - expired_lead),
-        obtained_at + lifetime,
-    )
+    stale_at = obtained_at + (lifetime - stale_lead)
+    expired_at = obtained_at + (lifetime - expired_lead)
+    if stale_jitter > 0:
+        shift = stale_jitter * lifetime
+        half_way = obtained_at + lifetime / 2
+        stale_at = (
+            stale_at - shift if stale_at - shift >= half_way else min(stale_at + shift, expired_at)
+        )
+    return stale_at, expired_at, obtained_at + lifetime
 
 
 class Token:
@@ -168,10 +178,13 @@ class Token:
         refresh_margin: float,
         token_type: str = "bearer",
         request_id: str | None = None,
+        stale_jitter: float = 0.0,
     ) -> None:
         if not (math.isfinite(expires_in) and expires_in > 0):
             raise ValueError(f"expires_in must be a positive number of seconds, not {expires_in!r}")
-        stale_at, expired_at, expires_at = token_windows(obtained_at, expires_in, refresh_margin)
+        stale_at, expired_at, expires_at = token_windows(
+            obtained_at, expires_in, refresh_margin, stale_jitter
+        )
         values = {
             "access_token": (
                 access_token if isinstance(access_token, Secret) else Secret(access_token)
@@ -244,12 +257,14 @@ def parse_token_response(
     obtained_at: float,
     refresh_margin: float,
     wall_clock_now: float | None = None,
+    stale_jitter: float = 0.0,
 ) -> Token:
     """Validate the token endpoint's answer and return the :class:`Token`, or raise.
 
     ``obtained_at`` is the monotonic time the request was *sent* (so the lifetime is
     never overestimated). ``wall_clock_now`` (default ``time.time()``) is used only to
     read a ``Retry-After`` date when the answer has no ``Date`` header.
+    ``stale_jitter`` is passed to :func:`token_windows`.
 
     Raises :class:`~n3xt_creds.InvalidClientError` (rejected credentials, final) or
     :class:`~n3xt_creds.TokenRequestError` with ``retryable``, ``status_code``,
@@ -275,7 +290,14 @@ def parse_token_response(
                     wall_clock_now=wall_clock_now,
                 )
             if 200 <= body_status < 300:
-                return _token_from_body(body, request_id, obtained_at, refresh_margin, response)
+                return _token_from_body(
+                    body,
+                    request_id,
+                    obtained_at,
+                    refresh_margin,
+                    response,
+                    stale_jitter=stale_jitter,
+                )
         raise _invalid_answer(response, "its status_code field does not say success", request_id)
     raise http_failure(
         status,
@@ -356,6 +378,8 @@ def _token_from_body(
     obtained_at: float,
     refresh_margin: float,
     response: TokenResponse,
+    *,
+    stale_jitter: float = 0.0,
 ) -> Token:
     def invalid(problem: str) -> TokenRequestError:
         return _invalid_answer(response, problem, request_id)
@@ -390,6 +414,7 @@ def _token_from_body(
         refresh_margin=refresh_margin,
         token_type="bearer",
         request_id=request_id,
+        stale_jitter=stale_jitter,
     )
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from ..errors import AuthenticatorClosedError
 from .flow import SendTokenRequest
 from .token import MAX_BODY_BYTES, TokenResponse
 
@@ -459,8 +460,9 @@ class TokenHttp:
 
     def _check_open(self) -> None:
         if self.closed:
-            raise RuntimeError(
-                "this n3xt_creds Authenticator was closed; create a new one to get tokens again"
+            raise AuthenticatorClosedError(
+                "This n3xt_creds Authenticator was closed (close() or aclose() ran), so it "
+                "makes no more token requests: create a new one, or close this one later"
             )
 
     def send(self, action: SendTokenRequest) -> TokenResponse:

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from n3xt_creds import Credentials
+from n3xt_creds._core.cache import COOLDOWN_MAX
 from n3xt_creds._core.stats import AuthEvent
 from n3xt_creds.adapters.requests import RequestsAuth
 from n3xt_creds.testing import Emulator, Fault, ManualClock
@@ -68,6 +69,8 @@ def test_canaries_appear_nowhere(
     n3xt_emulator.inject_fault(Fault.SERVER_ERROR, count=6)
     auth.invalidate()
     expect_failure(auth.get_token)
+    expect_failure(auth.get_token)  # the remembered failure, during its cool-down
+    clock.advance(COOLDOWN_MAX)  # the cool-down is over: the next call may try again
 
     # A background refresh that fails, then one that works.
     tokens.add(auth.get_token())
