@@ -288,8 +288,7 @@ class Authenticator(httpx.Auth):
         request.headers["Authorization"] = cached.header
         response: httpx.Response = yield request
         if response.status_code != 401:
-            if self._cell.api_strikes:  # one attribute read on the hot path
-                self._cell.api_accepted(cached.header)
+            self._api_accepted(cached.header)
             return
         # After a cross-origin redirect the 401 came from a request without our token.
         if response.request.headers.get("Authorization") != cached.header:
@@ -310,6 +309,12 @@ class Authenticator(httpx.Auth):
         """Allowlist check for adapters that have the URL as a string."""
         parts = urllib.parse.urlsplit(url)
         return self._hosts.allows(parts.scheme, parts.hostname or "")
+
+    def _api_accepted(self, header: str | None) -> None:
+        """The API answered ``header`` with something else than 401 (httpx flow,
+        RequestsAuth): a later rejection starts the 401 damping over."""
+        if self._cell.api_strikes and header:  # one attribute read on the hot path
+            self._cell.api_accepted(header)
 
     def _api_rejected(self, header: str) -> bool:
         """The API said 401 to ``header`` (httpx flow, RequestsAuth): drop it unless

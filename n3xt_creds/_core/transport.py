@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 
 from ..errors import AuthenticatorClosedError
+from .deadline import bound_by_deadline, bounded, send_deadline
 from .flow import SendTokenRequest
 from .token import MAX_BODY_BYTES, TokenResponse
 
@@ -314,6 +315,8 @@ class _SharedPool:
             self.users.add(user)
             if self.client is None:
                 client = httpx.Client(verify=_default_ssl_context(), limits=_pool_limits())
+                # The whole request within the refresh deadline, trickles included.
+                bound_by_deadline(client)
                 _track_sockets(client)
                 self.client = client
             return self.client
@@ -467,7 +470,10 @@ class TokenHttp:
 
     def send(self, action: SendTokenRequest) -> TokenResponse:
         """Send one token request with the sync client (transport errors propagate)."""
-        with self._client().stream(**self._request_arguments(action)) as response:
+        with (
+            send_deadline(action.time_left),
+            self._client().stream(**self._request_arguments(action)) as response,
+        ):
             reader = BodyReader(response.headers.get("content-encoding"))
             if not _declared_too_large(response.headers, reader):
                 _read_all(reader, response.iter_raw())
@@ -488,15 +494,20 @@ class TokenHttp:
 
     async def asend(self, client: httpx.AsyncClient, action: SendTokenRequest) -> TokenResponse:
         """Send one token request with ``client`` (transport errors propagate)."""
-        async with client.stream(**self._request_arguments(action)) as response:
-            reader = BodyReader(response.headers.get("content-encoding"))
-            if not _declared_too_large(response.headers, reader):
-                async for chunk in response.aiter_raw():
-                    if not reader.feed(chunk):
-                        break
-                else:
-                    reader.finish()
-            return _token_response(response, reader)
+
+        async def exchange() -> TokenResponse:
+            async with client.stream(**self._request_arguments(action)) as response:
+                reader = BodyReader(response.headers.get("content-encoding"))
+                if not _declared_too_large(response.headers, reader):
+                    async for chunk in response.aiter_raw():
+                        if not reader.feed(chunk):
+                            break
+                    else:
+                        reader.finish()
+                return _token_response(response, reader)
+
+        # The whole exchange, trickled headers and body included, within the deadline.
+        return await bounded(exchange(), action.time_left)
 
     def _request_arguments(self, action: SendTokenRequest) -> dict[str, Any]:
         """``stream()`` arguments for both clients: our JSON request, never auth or redirects."""

@@ -148,6 +148,10 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             # Counted before answering, so a client that reads the counters right after
             # the answer always sees its own request counted and no longer in flight.
             count(answer.outcome)
+            if state.trickle_interval > 0:
+                # In flight until the last byte is out or the client hangs up.
+                self._trickle(answer.status, answer.body, answer.content_type, answer.headers)
+                raise _Dropped
             leave()
             self._send(answer.status, answer.body, answer.content_type, headers=answer.headers)
         finally:
@@ -168,6 +172,39 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                     return
                 # The client sent more bytes (pipelining): keep hanging, without spinning.
                 self.server.stopping.wait(0.05)
+
+    def _trickle(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None
+    ) -> None:
+        """Send the whole answer one byte per ``trickle_interval``, until the client leaves."""
+        lines = [
+            f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}",
+            f"Server: {self.server_version}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(body)}",
+            f"X-Request-Id: {self.request_id}",
+            "Cache-Control: no-store",
+            "Connection: close",
+            *(f"{name}: {value}" for name, value in (headers or {}).items()),
+        ]
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        interval = self.server.state.trickle_interval
+        for index in range(len(raw)):
+            if self.server.stopping.wait(interval) or self._client_left():
+                return
+            try:
+                self.wfile.write(raw[index : index + 1])
+            except OSError:
+                return  # the client hung up
+
+    def _client_left(self) -> bool:
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return not self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
 
     def _reset(self) -> None:
         """Close the socket with SO_LINGER 0 so the client sees a TCP RST."""

@@ -102,6 +102,7 @@ class EmulatorState:
         self._max_in_flight = 0
         self.expires_in = self._default_expires_in
         self.latency = self._default_latency
+        self.trickle_interval = 0.0
         self._resumed.set()
 
     # --- settings -------------------------------------------------------------------
@@ -123,6 +124,17 @@ class EmulatorState:
     @latency.setter
     def latency(self, value: float) -> None:
         self._latency = _check_latency(value)
+
+    @property
+    def trickle_interval(self) -> float:
+        """Seconds between the bytes of a token answer; 0 sends answers whole."""
+        return self._trickle_interval
+
+    @trickle_interval.setter
+    def trickle_interval(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 60:
+            raise ValueError(f"trickle_interval must be between 0 and 60 seconds, got {value!r}")
+        self._trickle_interval = float(value)
 
     @property
     def resumed(self) -> threading.Event:

@@ -179,6 +179,22 @@ class Emulator:
     def latency(self, value: float) -> None:
         self._state.latency = value
 
+    @property
+    def trickle_interval(self) -> float:
+        """Seconds between the bytes of every token answer (0, the default: answers go whole).
+
+        With ``em.trickle_interval = 0.2`` the whole answer — status line, headers and
+        body — goes out one byte every 0.2 s: a slow or malicious server that never
+        trips a per-read timeout. The request stays in flight (``counters.in_flight``)
+        until the last byte is sent or the client hangs up; the token it carries is
+        issued (valid) as soon as the trickle starts. ``reset()`` sets it back to 0.
+        """
+        return self._state.trickle_interval
+
+    @trickle_interval.setter
+    def trickle_interval(self, value: float) -> None:
+        self._state.trickle_interval = value
+
     def revoke_tokens(self, client_id: str | None = None) -> int:
         """Revoke every live token, or only ``client_id``'s; return how many were revoked."""
         return self._state.revoke_tokens(client_id)
@@ -229,7 +245,8 @@ class Emulator:
         return self._state.counters()
 
     def reset(self) -> None:
-        """Forget clients, tokens, faults and counters; restore expires_in and latency.
+        """Forget clients, tokens, faults and counters; restore expires_in, latency and
+        trickle_interval.
 
         The server keeps running on the same port; paused answers are released.
         """
