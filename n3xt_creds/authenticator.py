@@ -44,6 +44,9 @@ from ._core.telemetry import Telemetry
 from ._core.transport import TokenHttp
 from .errors import ConfigError
 from .sources.base import CredentialSource, describe_source
+from .sources.chain import ChainSource
+from .sources.env import EnvSource
+from .sources.file import FileSource
 
 __all__ = ["Authenticator"]
 
@@ -193,6 +196,7 @@ class Authenticator(httpx.Auth):
                 deadline=retry.deadline,
             ),
             refresh_jitter=float(refresh_jitter),
+            cheap_source=_cheap_to_read(source),
         )
         # The hot path reads the cached token straight from the cell: one attribute hop less.
         self._cell = self._refresher.cell
@@ -519,6 +523,17 @@ class Authenticator(httpx.Auth):
         self._http.reset_after_fork()
         self._stats.reset_after_fork()
         self._hosts.reset_after_fork()
+
+
+def _cheap_to_read(source: object) -> bool:
+    """Environment variables and mounted files cost microseconds to read: during a
+    remembered failure they are re-read at every call, so a fixed secret is picked up
+    at once. Other sources (Vault, AWS, plugins) are re-read once per cool-down step."""
+    if isinstance(source, (EnvSource, FileSource)):
+        return True
+    if isinstance(source, ChainSource):
+        return all(_cheap_to_read(member) for member in source.sources)
+    return False
 
 
 # -- fork safety --------------------------------------------------------------------------

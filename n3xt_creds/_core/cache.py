@@ -21,7 +21,8 @@ Static stability lives here too, as plain state decided under the same lock:
   :meth:`TokenCell.join` hands callers a *remembered* flight, already settled with that
   error, instead of a new refresh. Half-way through each cool-down step one caller may
   lead a ``"check"`` flight (re-read the source; a request only if the credentials
-  changed), and when the step ends one caller leads a ``"probe"`` (one token request).
+  changed; a cheap source — env, files — at every call), and when the step ends one
+  caller leads a ``"probe"`` (one token request).
   Callers arriving while either runs get the remembered failure at once: nobody piles
   up behind a probe. Success or :meth:`TokenCell.forget_failures` ends it.
 * **API 401 damping**: :meth:`TokenCell.api_rejected` drops a token the API refused,
@@ -317,6 +318,7 @@ class TokenCell:
         abandon_after: float,
         rng: random.Random | None = None,
         failure_memory: bool = True,
+        cheap_source: bool = False,
     ) -> None:
         # A refresh still running after this many seconds is presumed dead (its task
         # was destroyed with a closed event loop): the next caller may start another.
@@ -330,6 +332,9 @@ class TokenCell:
         # the API 401 damping (the benchmarks' baseline).
         self._failure_memory = failure_memory
         self._api_damping = True
+        # A source that costs microseconds to read (env, files) is checked for new
+        # credentials at every call during a cool-down, not once per step.
+        self._cheap_source = cheap_source
         self.memory: FailureMemory | None = None
         # API 401 damping: rejections in a row, the token that replaced the last
         # rejected one (its header, once stored), and until when it is kept.
@@ -357,7 +362,7 @@ class TokenCell:
             if memory is not None:
                 if now >= memory.retry_at:
                     kind = "probe"
-                elif now >= memory.check_at and not memory.checked:
+                elif self._cheap_source or (now >= memory.check_at and not memory.checked):
                     memory.checked = True
                     kind = "check"
                 else:

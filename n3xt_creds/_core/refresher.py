@@ -74,6 +74,7 @@ class Refresher:
         refresh_jitter: float = REFRESH_JITTER,
         rng: random.Random | None = None,
         failure_memory: bool = True,
+        cheap_source: bool = False,
     ) -> None:
         self._source = source
         # The host- or fleet-wide L2 under the cell (None: this process alone).
@@ -93,7 +94,10 @@ class Refresher:
         self._refresh_jitter = refresh_jitter
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter
         self.cell = TokenCell(
-            abandon_after=self._abandon_after, rng=self._rng, failure_memory=failure_memory
+            abandon_after=self._abandon_after,
+            rng=self._rng,
+            failure_memory=failure_memory,
+            cheap_source=cheap_source,
         )
         self._telemetry = telemetry
         telemetry.watch_expiry(functools.partial(_expires_at, self.cell))
@@ -188,6 +192,11 @@ class Refresher:
             return self._remembered(flight.memory)
         if not flight.done:
             raise self._still_running(flight)
+        if flight.kind == "check" and flight.token is None and flight.error is None:
+            # The source still serves the pair that failed: the remembered failure
+            # (unless invalidate() ended it meanwhile: then look again).
+            memory = self.cell.memory
+            return None if memory is None else self._remembered(memory)
         if flight.error is not None:
             return self._after_failed_refresh(flight.error)
         if flight.token is None:

@@ -36,6 +36,9 @@ def make_auth(n3xt_emulator: Emulator, source: SwitchableSource) -> Iterator[Mak
             "token_url": n3xt_emulator.token_url(),
             "timeout": 2.0,
             "retry": FAST_RETRY,
+            # Exact refresh points: these tests step a ManualClock to phase boundaries.
+            # Jitter is tested on its own (test_static_stability) by passing it.
+            "refresh_jitter": 0.0,
         }
         options.update(overrides)
         auth = Authenticator(options.pop("source", source), **options)

@@ -22,6 +22,7 @@ from n3xt_creds import (
     AuthenticatorClosedError,
     AuthEvent,
     Credentials,
+    EnvSource,
     InvalidClientError,
     N3XTCredsError,
     RetryPolicy,
@@ -415,3 +416,18 @@ def test_use_after_close_is_a_typed_error(make_auth: MakeAuth) -> None:
     assert isinstance(info.value, N3XTCredsError) and isinstance(info.value, RuntimeError)
     with pytest.raises(AuthenticatorClosedError):
         auth.get_token()  # never remembered as a token endpoint failure
+
+
+def test_a_cheap_source_is_rechecked_at_every_call_so_a_fixed_secret_works_at_once(
+    n3xt_emulator: Emulator, make_auth: MakeAuth, creds: Credentials, clock: ManualClock
+) -> None:
+    environ = {"N3XT_CLIENT_ID": creds.client_id, "N3XT_CLIENT_SECRET": "not-the-secret"}
+    auth = make_auth(clock=clock, source=EnvSource(environ=environ))
+    with pytest.raises(InvalidClientError):
+        auth.get_token()
+    for _ in range(5):
+        raises_remembered(auth.get_token, InvalidClientError)
+    assert n3xt_emulator.counters.token_requests_total == 1  # re-read, but nothing sent
+    environ["N3XT_CLIENT_SECRET"] = creds.client_secret.get_secret_value()
+    assert auth.get_token()  # no clock movement: the very next call tries the new pair
+    assert n3xt_emulator.counters.token_requests == {"invalid_client": 1, "success": 1}
