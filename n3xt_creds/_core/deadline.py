@@ -38,6 +38,9 @@ _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "n3xt_creds_send_deadline", default=None
 )
 _PASSED = "the token refresh deadline passed while the request was still in progress"
+# A send the flow starts gets at least this long (as the per-read timeout does): the
+# flow only starts one before its deadline, and an injected clock may have jumped.
+_MIN_SECONDS = 0.05
 
 
 @contextlib.contextmanager
@@ -46,7 +49,7 @@ def send_deadline(seconds: float | None) -> Iterator[None]:
     if seconds is None:
         yield
         return
-    token = _DEADLINE.set(time.monotonic() + seconds)
+    token = _DEADLINE.set(time.monotonic() + max(seconds, _MIN_SECONDS))
     try:
         yield
     finally:
@@ -143,7 +146,7 @@ async def bounded(awaitable: Awaitable[T], seconds: float | None) -> T:
     if seconds is None:
         return await awaitable
     try:
-        return await asyncio.wait_for(awaitable, max(seconds, 0.0))
+        return await asyncio.wait_for(awaitable, max(seconds, _MIN_SECONDS))
     except asyncio.TimeoutError:
         # Raised below, outside this block: nothing secret hangs off its context.
         pass
