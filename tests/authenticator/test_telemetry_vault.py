@@ -1,0 +1,74 @@
+"""OpenTelemetry with a real OpenBao behind VaultSource: Vault goes down, the last good
+credentials keep tokens coming, and the telemetry says so (nothing secret in it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from opentelemetry.trace import StatusCode
+
+from n3xt_creds import Authenticator, RetryPolicy
+from n3xt_creds.sources.vault import VaultSource, VaultTokenAuth
+from n3xt_creds.testing import Emulator, ManualClock
+from tests.authenticator._otel import Sdk, exported_strings
+from tests.servers.vault import BaoServer
+
+pytestmark = pytest.mark.vault
+
+EXPIRED = 3570 + 1
+
+
+@pytest.fixture
+def sdk() -> Iterator[Sdk]:
+    made = Sdk()
+    yield made
+    made.shutdown()
+
+
+def test_vault_down_last_good_credentials_in_use(
+    fresh_bao: Callable[..., BaoServer], n3xt_emulator: Emulator, sdk: Sdk
+) -> None:
+    server = fresh_bao()
+    pair = n3xt_emulator.add_client()
+    secret = pair.client_secret.get_secret_value()
+    server.root().secrets.kv.v2.create_or_update_secret(
+        path="n3xt/api", secret={"client_id": pair.client_id, "client_secret": secret}
+    )
+    source = VaultSource(
+        server.url,
+        auth=VaultTokenAuth(server.root_token),
+        retry=RetryPolicy(max_attempts=2, base_delay=0.01),
+    )
+    clock = ManualClock()
+    with Authenticator(
+        source, token_url=n3xt_emulator.token_url(), clock=clock, **sdk.providers
+    ) as auth:
+        first = auth.get_token()
+        assert sdk.value("n3xt_creds.source.reads", source="vault", result="success") == 1
+
+        server.stop()  # Vault is down
+        clock.advance(EXPIRED)
+        second = auth.get_token()  # still a token: the last good credentials
+    source.close()
+
+    assert second != first
+    assert (
+        sdk.value(
+            "n3xt_creds.source.reads", source="vault", result="error", error__type="SourceError"
+        )
+        == 1
+    )
+    assert sdk.value("n3xt_creds.credentials.last_good", source="vault") == 1
+    assert sdk.value("n3xt_creds.token.refreshes", trigger="expired", result="success") == 1
+    assert sdk.value("n3xt_creds.token.requests", result="success") == 2
+    refresh = [s for s in sdk.spans() if s.name == "n3xt_creds refresh"][-1]
+    assert dict(refresh.attributes or {})["n3xt_creds.source"] == "vault"
+    assert [e.name for e in refresh.events] == ["last_good_credentials"]
+    read = [s for s in sdk.spans() if s.name == "n3xt_creds source read"][-1]
+    assert read.status.status_code is StatusCode.ERROR
+    assert dict(read.attributes or {})["error.type"] == "SourceError"
+
+    for text in exported_strings(sdk):
+        for value in (secret, server.root_token, first, second, pair.client_id):
+            assert value not in text, text
