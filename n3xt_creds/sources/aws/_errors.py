@@ -184,7 +184,12 @@ def _from_client_error(
             source="aws",
             retryable=True,
         )
-    return SourceError(f"{where}: GetSecretValue was refused ({details})", source="aws")
+    return SourceError(
+        f"{where}: GetSecretValue was refused ({details}); the AWS error code names the "
+        "cause (see the Secrets Manager API reference for GetSecretValue errors), and "
+        "CloudTrail has the request under this request id",
+        source="aws",
+    )
 
 
 def _endpoint(exc: Any) -> str:

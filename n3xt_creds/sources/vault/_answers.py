@@ -89,7 +89,18 @@ def read_error(exc: VaultHTTPError, *, at: SecretAddress, auth_method: str) -> E
             f'path "{at.api_path}" {{ capabilities = ["read"] }}{hint}',
             source="vault",
         )
-    return SourceError(f"{where}: Vault answered {exc.status_code} ({exc.reason})", source="vault")
+    if exc.status_code == 400:
+        hint = (
+            "Vault refused the request as malformed: check kv_version (a KV v1 mount read as "
+            "v2 or the reverse), version, and that path names a secret, not a folder"
+        )
+    elif exc.status_code in (401, 407):
+        hint = "a proxy in front of Vault wants its own authentication: url may be the proxy's"
+    else:
+        hint = "Vault's server log and audit log for this request say why"
+    return SourceError(
+        f"{where}: Vault answered {exc.status_code} ({exc.reason}); {hint}", source="vault"
+    )
 
 
 def _not_found(exc: VaultHTTPError, *, at: SecretAddress) -> CredentialsNotFoundError:

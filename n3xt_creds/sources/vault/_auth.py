@@ -307,7 +307,11 @@ class VaultKubernetesAuth:
 def _auth_block(body: Any, method: str) -> Mapping[str, Any]:
     auth = body.get("auth") if isinstance(body, Mapping) else None
     if not isinstance(auth, Mapping) or not isinstance(auth.get("client_token"), str):
-        raise SourceError(f"vault {method}: login answer carried no client token", source="vault")
+        raise SourceError(
+            f"vault {method}: the login answer carried no client token; is url / VAULT_ADDR "
+            "Vault's API itself (not a proxy answering 200 with a page of its own)?",
+            source="vault",
+        )
     return auth
 
 

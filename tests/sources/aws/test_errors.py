@@ -386,3 +386,11 @@ def test_no_aws_credentials_points_at_the_standard_chain(moto_url) -> None:
 
     assert not caught.value.retryable
     assert "never put AWS keys in n3xt_creds settings" in str(caught.value)
+
+
+def test_an_unclassified_refusal_says_where_to_look(make_source, fault_proxy) -> None:
+    """The fault proxy: an AWS error code no row above covers."""
+    fault_proxy.fail("ValidationException", 400)
+    with pytest.raises(SourceError, match="ValidationException.*CloudTrail") as caught:
+        make_source().get_credentials()
+    assert not caught.value.retryable

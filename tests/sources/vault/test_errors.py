@@ -251,3 +251,17 @@ def test_tls_with_vault_cacert(make_source, fresh_bao) -> None:
         SourceError, match="TLS handshake with .* failed .* set ca_cert / VAULT_CACERT"
     ):
         untrusted.get_credentials()
+
+
+@pytest.mark.parametrize(
+    ("status", "hint"),
+    [(400, "check kv_version"), (407, "a proxy in front of Vault"), (418, "audit log")],
+)
+def test_other_refusals_of_the_read_each_say_where_to_look(make_source, status, hint) -> None:
+    def respond(method, path, headers):
+        return status, {"Content-Type": "application/json"}, b'{"errors":["refused"]}'
+
+    with StubServer(respond) as stub:
+        source = make_source(stub.url, auth=VaultTokenAuth("stub-token"), environ={})
+        with pytest.raises(SourceError, match=f"Vault answered {status} \\(refused\\); .*{hint}"):
+            source.get_credentials()
