@@ -324,15 +324,20 @@ class VaultSource:
         return self._read(client, self._keeper.token(client))
 
     def _read(self, client: Any, token: Secret) -> Any:
+        # The raw token sits on the hvac client only for the request: between reads it
+        # is held as a Secret (by the TokenKeeper), never as a plain string.
         client.token = token.get_secret_value()
-        if self.kv_version == 2:
-            return client.secrets.kv.v2.read_secret_version(
-                path=self.path,
-                version=self.version,
-                mount_point=self.mount_point,
-                raise_on_deleted_version=True,
-            )
-        return client.secrets.kv.v1.read_secret(path=self.path, mount_point=self.mount_point)
+        try:
+            if self.kv_version == 2:
+                return client.secrets.kv.v2.read_secret_version(
+                    path=self.path,
+                    version=self.version,
+                    mount_point=self.mount_point,
+                    raise_on_deleted_version=True,
+                )
+            return client.secrets.kv.v1.read_secret(path=self.path, mount_point=self.mount_point)
+        finally:
+            client.token = ""
 
 
 def _classify(exc: Exception) -> float | None:

@@ -410,6 +410,8 @@ class TokenKeeper:
             # Revoked, expired or not renewable after all: log in again.
             _log.debug("vault: token renewal refused (%s); logging in again", exc.status_code)
             return False
+        finally:
+            client.token = ""  # held as a Secret by the lease, not as a string on the client
         auth = body.get("auth") if isinstance(body, Mapping) else None
         if not isinstance(auth, Mapping):
             return False
