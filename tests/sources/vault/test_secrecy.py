@@ -278,9 +278,7 @@ def test_missing_login_inputs_keep_the_environment_out_of_the_error(make_source,
     assert_nothing_reachable(error, CANARY)
 
 
-def test_the_raw_token_is_not_left_on_the_hvac_client_between_reads(
-    make_source, vault
-) -> None:
+def test_the_raw_token_is_not_left_on_the_hvac_client_between_reads(make_source, vault) -> None:
     """Between reads the token is a Secret (masked in any repr), not a str on the client."""
     path = vault.new_path()
     vault.put(path, {"client_id": "client-abc", "client_secret": CANARY})
