@@ -100,8 +100,9 @@ class Authenticator(httpx.Auth):
     Use it as ``httpx.Client(auth=authenticator)`` / ``httpx.AsyncClient(auth=...)``,
     or call :meth:`get_token`/:meth:`headers` (:meth:`aget_token`/:meth:`aheaders`).
     One instance is safe to share across threads, asyncio tasks and event loops, and
-    survives ``os.fork()``. It refuses to be pickled. Close it (or use ``with``) to
-    release its HTTP connection.
+    survives ``os.fork()``. It refuses to be pickled. Token requests go through one
+    connection pool per process (per event loop for async) shared by every
+    authenticator; close it (or use ``with``) when done: the last one closes the pool.
     """
 
     def __init__(
@@ -466,7 +467,8 @@ class Authenticator(httpx.Auth):
         )
 
     def close(self) -> None:
-        """Wait (bounded) for a background refresh, then close the HTTP client we own."""
+        """Wait (bounded) for a background refresh, then stop using the shared token pool
+        (closed with its last user; a client you passed is never closed)."""
         self._refresher.wait_for_background(self.timeout + 1.0)
         self._http.close()
         self._telemetry.close()

@@ -86,6 +86,7 @@ class BodyReader:
     def __init__(self, content_encoding: str | None, limit: int = MAX_BODY_BYTES) -> None:
         self.limit = limit
         self.problem: str | None = None
+        self.done = False
         self._raw = 0
         self._parts: list[bytes] = []
         self._size = 0
@@ -154,6 +155,7 @@ class BodyReader:
 
     def finish(self) -> None:
         """The body ended: flush the decoder (bounded)."""
+        self.done = True
         if self.problem is None and self._decoder is not None:
             try:
                 self._keep(self._decoder.flush(self.limit - self._size + 1))
@@ -171,12 +173,22 @@ class BodyReader:
         return True
 
 
-def _declared_too_large(headers: httpx.Headers, reader: BodyReader) -> bool:
-    declared = headers.get("content-length", "")
+def _reader_for(response: httpx.Response) -> BodyReader:
+    """A reader for ``response``'s body; ``done`` when nothing is left to read."""
+    if response.is_stream_consumed:
+        # A transport that answered from memory (httpx.MockTransport, respx): the body
+        # is already read and decoded; it still goes through the same checks.
+        reader = BodyReader(None)
+        reader.feed(response.content)
+        reader.finish()
+        reader.done = True
+        return reader
+    reader = BodyReader(response.headers.get("content-encoding"))
+    declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > reader.limit:
-        reader.too_large()
-        return True
-    return False
+        reader.too_large()  # refused before reading a byte
+        reader.done = True
+    return reader
 
 
 def _token_response(response: httpx.Response, reader: BodyReader) -> TokenResponse:
@@ -474,8 +486,8 @@ class TokenHttp:
             send_deadline(action.time_left),
             self._client().stream(**self._request_arguments(action)) as response,
         ):
-            reader = BodyReader(response.headers.get("content-encoding"))
-            if not _declared_too_large(response.headers, reader):
+            reader = _reader_for(response)
+            if not reader.done:
                 _read_all(reader, response.iter_raw())
             return _token_response(response, reader)
 
@@ -497,8 +509,8 @@ class TokenHttp:
 
         async def exchange() -> TokenResponse:
             async with client.stream(**self._request_arguments(action)) as response:
-                reader = BodyReader(response.headers.get("content-encoding"))
-                if not _declared_too_large(response.headers, reader):
+                reader = _reader_for(response)
+                if not reader.done:
                     async for chunk in response.aiter_raw():
                         if not reader.feed(chunk):
                             break

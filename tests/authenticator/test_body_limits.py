@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from n3xt_creds import Authenticator, TokenRequestError
@@ -148,3 +149,37 @@ def test_an_encoding_we_did_not_ask_for_is_refused(server: str, source: Switchab
     with Authenticator(source, token_url=f"{server}/brotli", retry=ONE_TRY) as auth:
         with pytest.raises(TokenRequestError, match="encoded as 'br'"):
             auth.get_token()
+
+
+def _mock_token_endpoint(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json=json.loads(TOKEN_ANSWER))
+
+
+def test_an_injected_client_with_a_mock_transport_works(source: SwitchableSource) -> None:
+    # Answers made in memory (MockTransport, respx) are already read: no stream to cap.
+    with httpx.Client(transport=httpx.MockTransport(_mock_token_endpoint)) as client:
+        with Authenticator(source, token_url="https://authn.n3xt.io/t", http_client=client) as auth:
+            assert auth.get_token() == "tok-compressed"
+
+
+async def test_an_injected_async_client_with_a_mock_transport_works(
+    source: SwitchableSource,
+) -> None:
+    transport = httpx.MockTransport(_mock_token_endpoint)
+    async with httpx.AsyncClient(transport=transport) as client:
+        auth = Authenticator(source, token_url="https://authn.n3xt.io/t", async_http_client=client)
+        assert await auth.aget_token() == "tok-compressed"
+        await auth.aclose()
+
+
+def test_an_oversized_in_memory_answer_is_still_refused(source: SwitchableSource) -> None:
+    def huge(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"x" * (MAX_BODY_BYTES + 1))
+
+    with httpx.Client(transport=httpx.MockTransport(huge)) as client:
+        auth = Authenticator(
+            source, token_url="https://authn.n3xt.io/t", http_client=client, retry=ONE_TRY
+        )
+        with pytest.raises(TokenRequestError, match="larger than"):
+            auth.get_token()
+        auth.close()
