@@ -34,7 +34,7 @@ from .sources.file import FileSource
 if TYPE_CHECKING:
     from ._core.shared.file import FileTokenCache
     from ._core.shared.redis import RedisTokenCache
-    from .settings import from_settings
+    from .settings import from_dynaconf, from_settings
     from .sources.aws import AwsSecretsManagerSource
     from .sources.vault import VaultAppRoleAuth, VaultKubernetesAuth, VaultSource, VaultTokenAuth
 
@@ -66,12 +66,14 @@ __all__ = [
     "VaultSource",
     "VaultTokenAuth",
     "__version__",
+    "from_dynaconf",
     "from_settings",
 ]
 
 # Public names whose modules load on first access (PEP 562): name -> module.
 _LAZY = {
     "from_settings": ".settings",
+    "from_dynaconf": ".settings",
     "AwsSecretsManagerSource": ".sources.aws",
     "FileTokenCache": "._core.shared.file",
     "RedisTokenCache": "._core.shared.redis",

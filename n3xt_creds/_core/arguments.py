@@ -9,7 +9,22 @@ import httpx
 from ..errors import ConfigError
 from .hosts import is_loopback
 
-__all__ = ["checked_token_url", "non_empty_str", "positive_seconds", "token_url_problem"]
+__all__ = [
+    "MAX_SECONDS",
+    "checked_token_url",
+    "non_empty_str",
+    "positive_seconds",
+    "token_url_problem",
+]
+
+#: The largest value each duration accepts, in seconds: past these a value is a mistake
+#: (a unit slip: milliseconds given as seconds), and ~1e10 s overflows the platform's
+#: wait limits. Settings validation uses the same table, so both refuse the same values.
+MAX_SECONDS: dict[str, float] = {
+    "timeout": 600.0,  # one token request: ten minutes is already absurd
+    "refresh_margin": 86_400.0,  # a day before expiry
+}
+_DEFAULT_MAX_SECONDS = 86_400.0
 
 
 def token_url_problem(token_url: object) -> str | None:
@@ -50,8 +65,11 @@ def checked_token_url(token_url: object) -> str:
     return str(httpx.URL(token_url.strip()))
 
 
-def positive_seconds(name: str, value: object, *, owner: str | None = None) -> float:
-    """``value`` as float seconds, if it is a finite number > 0.
+def positive_seconds(
+    name: str, value: object, *, owner: str | None = None, maximum: float | None = None
+) -> float:
+    """``value`` as float seconds, if it is a finite number > 0 and at most ``maximum``
+    (default: ``MAX_SECONDS[name]``, else a day).
 
     ``owner`` names the constructor (``"VaultSource"``) for the :class:`ConfigError`,
     so that settings can reword it for the file and key instead.
@@ -64,6 +82,13 @@ def positive_seconds(name: str, value: object, *, owner: str | None = None) -> f
     ):
         raise ConfigError(
             f"{name} must be a positive number of seconds, got {value!r}", key=name, owner=owner
+        )
+    limit = maximum if maximum is not None else MAX_SECONDS.get(name, _DEFAULT_MAX_SECONDS)
+    if value > limit:
+        raise ConfigError(
+            f"{name} must be at most {limit:g} seconds, got {value:g} (a unit slip?)",
+            key=name,
+            owner=owner,
         )
     return float(value)
 

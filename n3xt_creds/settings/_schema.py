@@ -8,21 +8,20 @@ A value under a secret-looking key is refused without being echoed.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .._core.arguments import token_url_problem
+from .._core.arguments import MAX_SECONDS, token_url_problem
 from ..errors import ConfigError
-from ..sources.options import SECRET_KEY_PATTERN, SourceOptions, refuse_secret_value
+from ..sources.options import SourceOptions, is_secret_key, refuse_secret_value
 from ._load import RawSettings
 from ._registry import RESERVED_NAMES, SourceRegistry
 from ._shared import SHARED_CACHE_DEFAULTS, validate_shared_cache
 
-__all__ = ["DEFAULTS", "TOP_LEVEL_KEYS", "Settings", "validate"]
+__all__ = ["DEFAULTS", "TOP_LEVEL_KEYS", "Settings", "validate", "validate_dry"]
 
 #: Built-in defaults of the top-level keys (``token_url`` has none: it must be set).
 DEFAULTS: Mapping[str, Any] = MappingProxyType(
@@ -45,33 +44,20 @@ TOP_LEVEL_KEYS = (
     "shared_cache",
 )
 _BUILT_IN = "built-in default"
-# Keys that can only mean "the secret itself" (not `client_secret_var`, `secret_id`, ...).
-_SECRET_VALUE_KEY = re.compile(
-    r"(^|_)(client_secret|secret|secret_id|access_token|token|password|passwd|private_key|api_key"
-    r"|secret_access_key)$",
-    re.IGNORECASE,
-)
-
-# Keys that match _SECRET_VALUE_KEY but name a secret rather than hold one: AWS calls a
-# secret's name or ARN its "SecretId" (Vault AppRole's secret_id, by contrast, IS a secret).
-_NAMES_NOT_SECRETS = frozenset({("aws", "secret_id"), ("aws", "client_secret_id")})
-
-
-def _holds_secret(source: str, key: str) -> bool:
-    """Would a value under ``[*.sources.<source>] <key>`` be a secret?"""
-    return bool(_SECRET_VALUE_KEY.search(key)) and (source, key) not in _NAMES_NOT_SECRETS
 
 
 @dataclass(frozen=True)
 class Settings:
     """Validated, effective settings, and where each value came from.
 
-    Built by :func:`n3xt_creds.settings.load_settings`; immutable. ``origin(key)``
-    says which layer set a dotted key (``"settings.toml [production]"``,
-    ``"environment variable N3XT_CREDS_SOURCE"`` or ``"built-in default"``).
+    Built by :func:`n3xt_creds.settings.load_settings` or :func:`n3xt_creds.from_dynaconf`;
+    immutable. ``origin(key)`` says which layer set a dotted key
+    (``"settings.toml [production]"``, ``"environment variable N3XT_CREDS_SOURCE"`` or
+    ``"built-in default"``); ``where`` names the settings for messages
+    (``settings.toml [production.n3xt]``).
     """
 
-    path: Path
+    path: Path | None
     path_reason: str
     env: str
     env_reason: str
@@ -87,11 +73,12 @@ class Settings:
     environ: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
     #: ``[*.shared_cache]``: backend (none|file|redis), directory, url_var.
     shared_cache: Mapping[str, Any] = field(default_factory=lambda: SHARED_CACHE_DEFAULTS)
+    label: str = ""
 
     @property
     def where(self) -> str:
         """``/srv/app/settings.toml [production]``, for messages."""
-        return f"{self.path} [{self.env}]"
+        return self.label or f"{self.path or 'settings'} [{self.env}]"
 
     @property
     def source_names(self) -> tuple[str, ...]:
@@ -102,15 +89,17 @@ class Settings:
         """Where the dotted ``key`` got its value."""
         return self.origins.get(key, _BUILT_IN)
 
-    def options_for(self, name: str) -> SourceOptions:
+    def options_for(self, name: str, *, dry_run: bool = False) -> SourceOptions:
         """The ``[*.sources.<name>]`` table, ready for the source's ``from_options``."""
         return SourceOptions(
             self.sources.get(name),
             prefix=f"sources.{name}",
-            path=str(self.path),
+            path=str(self.path) if self.path else None,
             env=self.env,
             origins=self.origins,
             environ=self.environ,
+            where=self.where,
+            dry_run=dry_run,
         )
 
     def effective(self) -> list[tuple[str, Any, str]]:
@@ -127,7 +116,7 @@ class Settings:
             for key in sorted(self.sources[name]):
                 dotted = f"sources.{name}.{key}"
                 value = self.sources[name][key]
-                if _holds_secret(name, key) and not isinstance(value, bool):
+                if is_secret_key(key, source=name) and not isinstance(value, bool):
                     value = "<redacted>"
                 rows.append((dotted, value, self.origin(dotted)))
         for key in ("backend", "directory", "url_var"):
@@ -141,24 +130,102 @@ def validate(
 ) -> Settings:
     """Check the top-level keys and the ``sources`` tables' names; return :class:`Settings`.
 
-    Each selected source's own table is validated by its factory (``build_source``).
+    Each selected source's own table is validated by its factory (``build_source``);
+    every other source table, and every other environment of the file, is validated
+    dry by :func:`validate_dry`.
     """
-    options = SourceOptions(
+    options = _options(raw, environ)
+    common = _common(raw, options, registry, environ)
+    token_url = _token_url(options)
+    return Settings(
+        path=raw.path,
+        path_reason=raw.path_reason,
+        env=raw.env,
+        env_reason=raw.env_reason,
+        environments=raw.environments,
+        token_url=token_url,
+        origins=MappingProxyType(dict(raw.origins)),
+        environ=environ,
+        label=raw.where,
+        **common,
+    )
+
+
+def validate_dry(
+    raw: RawSettings,
+    registry: SourceRegistry,
+    environ: Mapping[str, str] | None,
+    *,
+    skip: tuple[str, ...] = (),
+) -> None:
+    """Validate ``raw`` without building anything: key names, types, choices, ranges and
+    secrets of the top level and of every source table (``token_url`` and required keys
+    may be missing: a deployment may set them by variable). ``skip`` names source
+    tables that will be built for real anyway."""
+    options = _options(raw, environ)
+    common = _common(raw, options, registry, environ)
+    url = raw.values.get("token_url")
+    if url is not None and not (isinstance(url, str) and "<" in url):
+        _token_url(options)  # a <project-id> placeholder is for the deployment to replace
+    settings = Settings(
+        path=raw.path,
+        path_reason=raw.path_reason,
+        env=raw.env,
+        env_reason=raw.env_reason,
+        environments=raw.environments,
+        token_url="",
+        origins=raw.origins,
+        environ=environ,
+        label=raw.where,
+        **common,
+    )
+    for name in sorted(settings.sources):
+        if name in skip:
+            continue
+        table = settings.options_for(name, dry_run=True)
+        try:
+            factory = registry.factory(name)
+        except ConfigError:
+            continue  # not importable here (a missing extra): checked when it is selected
+        try:
+            factory(table)
+            table.finish()
+        except ConfigError as exc:
+            if table.is_own_error(exc):
+                raise
+        except Exception:  # noqa: S112 - a plugin's factory may not support a dry run
+            continue
+
+
+def _options(raw: RawSettings, environ: Mapping[str, str] | None) -> SourceOptions:
+    return SourceOptions(
         raw.values,
         prefix="",
-        path=str(raw.path),
+        path=str(raw.path) if raw.path else None,
         env=raw.env,
         origins=raw.origins,
         environ=environ,
+        where=raw.where,
     )
+
+
+def _common(
+    raw: RawSettings,
+    options: SourceOptions,
+    registry: SourceRegistry,
+    environ: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """Every top-level check but token_url's, as Settings keyword arguments."""
     _refuse_secrets(raw)
     _refuse_unknown(raw, options)
-    token_url = _token_url(options)
     names = registry.names
-    source = options.get_str("source", default=DEFAULTS["source"])
+    source = _source_name(options.get_str("source", default=DEFAULTS["source"]), names)
     if source not in names and source not in RESERVED_NAMES:
         raise options.error("source", _unknown_name(source, (*names, "chain")))
-    chain = tuple(options.get_str_list("chain", default=list(DEFAULTS["chain"])))
+    chain = tuple(
+        _source_name(member, names)
+        for member in options.get_str_list("chain", default=list(DEFAULTS["chain"]))
+    )
     if not chain:
         raise options.error("chain", "must name at least one source")
     for member in chain:
@@ -169,51 +236,49 @@ def validate(
     if len(set(chain)) != len(chain):
         raise options.error("chain", f"names a source twice: {list(chain)}")
     refresh_margin = options.get_float(
-        "refresh_margin", default=DEFAULTS["refresh_margin"], minimum=0
+        "refresh_margin",
+        default=DEFAULTS["refresh_margin"],
+        positive=True,
+        maximum=MAX_SECONDS["refresh_margin"],
     )
-    timeout = options.get_float("timeout", default=DEFAULTS["timeout"], positive=True)
+    timeout = options.get_float(
+        "timeout", default=DEFAULTS["timeout"], positive=True, maximum=MAX_SECONDS["timeout"]
+    )
     api_hosts = tuple(options.get_str_list("api_hosts", default=list(DEFAULTS["api_hosts"])))
     if not api_hosts:
         raise options.error("api_hosts", "must list at least one host pattern, e.g. ['*.n3xt.io']")
     sources = _source_tables(raw, options, names)
-    shared_cache = validate_shared_cache(
-        raw.values.get("shared_cache"),
-        path=str(raw.path),
-        env=raw.env,
-        origins=raw.origins,
-        environ=environ,
-    )
-    return Settings(
-        path=raw.path,
-        path_reason=raw.path_reason,
-        env=raw.env,
-        env_reason=raw.env_reason,
-        environments=raw.environments,
-        token_url=token_url,
-        source=source,
-        chain=chain,
-        refresh_margin=refresh_margin,
-        timeout=timeout,
-        api_hosts=api_hosts,
-        sources=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in sources.items()}),
-        origins=MappingProxyType(dict(raw.origins)),
-        environ=environ,
-        shared_cache=shared_cache,
-    )
+    return {
+        "source": source,
+        "chain": chain,
+        "refresh_margin": refresh_margin,
+        "timeout": timeout,
+        "api_hosts": api_hosts,
+        "sources": MappingProxyType({k: MappingProxyType(dict(v)) for k, v in sources.items()}),
+        "shared_cache": validate_shared_cache(
+            raw.values.get("shared_cache"),
+            path=str(raw.path) if raw.path else raw.where,
+            env=raw.env,
+            origins=raw.origins,
+            environ=environ,
+        ),
+    }
+
+
+def _source_name(value: str, names: tuple[str, ...]) -> str:
+    """A source name as registered: case and surrounding spaces do not matter."""
+    folded = {name.lower(): name for name in (*names, *RESERVED_NAMES)}
+    return folded.get(value.strip().lower(), value)
 
 
 def _refuse_secrets(raw: RawSettings) -> None:
     """A secret-looking top-level key with a value is refused wherever it came from."""
     for key, value in raw.values.items():
-        if (
-            SECRET_KEY_PATTERN.search(key)
-            and value not in (None, "")
-            and not isinstance(value, dict)
-        ):
+        if is_secret_key(key) and value not in (None, "") and not isinstance(value, dict):
             raise refuse_secret_value(
                 key,
-                where=f"{raw.path} [{raw.env}]",
-                path=str(raw.path),
+                where=raw.where,
+                path=str(raw.path) if raw.path else None,
                 env=raw.env,
                 found_in=raw.origins.get(key, "settings"),
             )
@@ -256,30 +321,31 @@ def _source_tables(
             hint = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
             suggestion = f": did you mean `sources.{hint[0]}`?" if hint else "."
             raise ConfigError(
-                f"{options.where}: `sources.{name}`{suggestion} There is no source named "
+                f"{raw.where}: `sources.{name}`{suggestion} There is no source named "
                 f"{name!r}; known sources: {', '.join(names)} (third-party sources register "
                 "under the 'n3xt_creds.sources' entry-point group)"
                 + _set_by(raw, f"sources.{name}"),
                 key=f"sources.{name}",
-                path=str(raw.path),
+                path=options.path,
                 env=raw.env,
             )
         if not isinstance(table, dict):
             raise options.error(f"sources.{name}", "must be a table of that source's options")
-        # Selected sources refuse secrets themselves (SourceOptions); this also covers
-        # the tables of sources not selected in this environment.
+        # Every table, selected or not, in every environment: one rule (is_secret_key).
         for key, value in table.items():
-            if _holds_secret(name, key) and value not in (None, ""):
-                error = refuse_secret_value(
-                    f"sources.{name}.{key}", where=options.where, path=options.path, env=options.env
+            if is_secret_key(key, source=name) and value not in (None, ""):
+                raise refuse_secret_value(
+                    f"sources.{name}.{key}",
+                    where=raw.where,
+                    path=options.path,
+                    env=raw.env,
+                    found_in=raw.origins.get(f"sources.{name}.{key}"),
                 )
-                error.path, error.env = str(raw.path), raw.env
-                raise error
     return tables
 
 
 def _unknown_name(name: str, names: tuple[str, ...]) -> str:
-    match = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    match = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
     hint = f" — did you mean `{match[0]}`?" if match else "."
     return (
         f"names an unknown source {name!r}{hint} Known sources: {', '.join(names)} "

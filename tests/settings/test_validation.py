@@ -72,7 +72,10 @@ def test_unknown_key_in_source_table_suggests(write_settings):
     [
         ('timeout = "ten"', "timeout", "must be a number"),
         ("timeout = 0", "timeout", "must be greater than 0; got 0"),
-        ("refresh_margin = -5", "refresh_margin", "must be at least 0; got -5"),
+        ("refresh_margin = -5", "refresh_margin", "must be greater than 0; got -5"),
+            ("refresh_margin = 0", "refresh_margin", "must be greater than 0; got 0"),
+            ("timeout = 1e12", "timeout", "must be at most 600; got 1e+12"),
+            ("refresh_margin = 1e9", "refresh_margin", "must be at most 86400; got 1e+09"),
         ("api_hosts = [1, 2]", "api_hosts", "must be a list of non-empty strings"),
         ("api_hosts = []", "api_hosts", "must list at least one host pattern"),
         ("source = 3", "source", "must be a string, got int 3"),
@@ -168,7 +171,8 @@ def test_missing_file_names_every_place_looked(tmp_path, monkeypatch):
     assert f"settings file {tmp_path / 'settings.toml'} does not exist" in message
     assert "argument / --settings: not given" in message
     assert "N3XT_CREDS_SETTINGS: not set" in message
-    assert "pass --settings FILE, or set N3XT_CREDS_SETTINGS" in message
+    assert "pass --settings FILE, set N3XT_CREDS_SETTINGS" in message
+    assert "or run without a file by setting N3XT_CREDS_TOKEN_URL" in message
 
 
 def test_missing_file_named_by_variable(tmp_path):
@@ -222,7 +226,7 @@ def test_secret_values_are_refused_and_not_echoed(write_settings, text, key):
     path = write_settings(HEADER + text)
     error = _error(path, build=True)
     assert f"`{key}` holds a secret value" in str(error)
-    assert "secrets belong in an environment variable (source 'env'), a mounted file" in str(error)
+    assert "belongs in the N3XT_CLIENT_SECRET variable" in str(error)
     assert "Vault ('vault') or AWS Secrets Manager ('aws')" in str(error)
 
 
