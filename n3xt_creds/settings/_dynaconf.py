@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import _environ
 from ..errors import ConfigError
+from ..sources.options import is_secret_key
 from ._load import RawSettings, apply_environ, merge
 
 __all__ = ["read_dynaconf"]
@@ -76,6 +77,8 @@ def read_dynaconf(settings: Any, section: str, environ: Mapping[str, str]) -> Ra
     label = f"{primary or 'dynaconf settings'} [{table}]"
     _refuse_second_selector(environ, env, switcher, label)
     apply_environ(values, origins, environ, file=Path(primary) if primary else None, env=env)
+    if "token_url" not in values and not _holds_any_secret(values):
+        _explain_replaced_table(history, label, env, section)
     return RawSettings(
         path=Path(primary) if primary else None,
         path_reason="the application's Dynaconf object (from_dynaconf)",
@@ -101,6 +104,30 @@ def _refuse_second_selector(
             key="env",
             env=env,
         )
+
+
+def _holds_any_secret(values: Mapping[str, Any]) -> bool:
+    """A secret is refused first (validation does it), before any other advice."""
+    tables = values.get("sources")
+    pairs = [(None, k) for k in values]
+    if isinstance(tables, Mapping):
+        pairs += [(n, k) for n, t in tables.items() if isinstance(t, Mapping) for k in t]
+    return any(is_secret_key(key, source=name) for name, key in pairs)
+
+
+def _explain_replaced_table(history: _History, label: str, env: str, section: str) -> None:
+    """``token_url`` is set in a file but dynaconf dropped it: a table replaced, not merged."""
+    where = history.file_origin("token_url")
+    if where is None:
+        return
+    raise ConfigError(
+        f"{label}: `token_url` is required but not set here, although {where} sets it: "
+        f"dynaconf replaced that table with a later one instead of merging. Add "
+        f"`dynaconf_merge = true` to [{env}.{section}] (or create the object with "
+        "Dynaconf(merge_enabled=True)); see docs/dynaconf.md.",
+        key="token_url",
+        env=env,
+    )
 
 
 class _History:
@@ -160,6 +187,15 @@ class _History:
                 return f"{_display(str(entry['identifier']))} [{table}]"
             return f"dynaconf {loader} loader ({entry.get('identifier')}) [{entry_env}]"
         return "dynaconf settings"
+
+    def file_origin(self, dotted: str) -> str | None:
+        """The newest file table that sets ``dotted``, whether or not it survived."""
+        for entry in reversed(self._entries(f"{self.section}.{dotted}")):
+            if entry.get("loader") in _FILE_LOADERS and self._is_file(entry):
+                env = str(entry.get("env", "")).lower()
+                table = f"{env}.{self.section}" if self.environments_on else self.section
+                return f"{_display(str(entry['identifier']))} [{table}]"
+        return None
 
     @staticmethod
     def _is_file(entry: Mapping[str, Any]) -> bool:

@@ -133,7 +133,32 @@ class Emulator:
 
     def api_url(self, path: str = "/v1/ping") -> str:
         """A URL of the protected stand-in API (any method; needs a valid bearer token)."""
-        return f"{self.url}/api{path if path.startswith('/') else '/' + path}"
+        return f"{self.api_base_url}{path if path.startswith('/') else '/' + path}"
+
+    @property
+    def api_base_url(self) -> str:
+        """The stand-in API's base URL (``http://127.0.0.1:54321/api``): what an app
+        configures as its N3XT API base, e.g. ``httpx.Client(base_url=...)``."""
+        return f"{self.url}/api"
+
+    def environ(
+        self, credentials: Credentials | None = None, *, project: str | None = None
+    ) -> dict[str, str]:
+        """The variables an app reads in production, pointing at this emulator.
+
+        ``N3XT_CLIENT_ID`` / ``N3XT_CLIENT_SECRET`` (a new client unless ``credentials``
+        is given), ``N3XT_CREDS_TOKEN_URL`` and ``N3XT_CREDS_SOURCE=env``: with them, an
+        unchanged ``n3xt_creds.from_settings()`` or ``from_dynaconf()`` authenticates
+        here. Merge them into a subprocess's environment, or use the ``n3xt_app_env``
+        fixture, which also clears the developer's own ``N3XT_CREDS_*`` choices.
+        """
+        creds = credentials if credentials is not None else self.add_client()
+        return {
+            "N3XT_CLIENT_ID": creds.client_id,
+            "N3XT_CLIENT_SECRET": creds.client_secret.get_secret_value(),
+            "N3XT_CREDS_TOKEN_URL": self.token_url(project),
+            "N3XT_CREDS_SOURCE": "env",
+        }
 
     # --- clients --------------------------------------------------------------------
 

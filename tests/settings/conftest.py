@@ -40,3 +40,4 @@ def write_settings(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
