@@ -14,6 +14,7 @@ Exit codes (one per failure class, so scripts can tell them apart)::
     5  the token endpoint failed (TokenRequestError)
     6  the token endpoint rejected the credentials (InvalidClientError)
     130 interrupted (Ctrl-C)
+    141 stdout was closed early (piped into ``head``): ended quietly
 
 Output never contains a client secret or an access token — except ``token``, whose
 whole job is to print the token on stdout, and ``emulator``, which prints the
@@ -23,32 +24,40 @@ throwaway client pair of the local emulator it just created.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import logging
+import os
 import sys
-from collections.abc import Sequence
-from typing import Any, TextIO
+from collections.abc import Iterator, Sequence
+from typing import TextIO
 
+from .. import __version__
 from ..errors import N3XTCredsError
-from ..settings import from_settings, load_settings
-from . import _check, _demo
-from ._exit import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, exit_code_for
+from ..settings import build_authenticator, build_source
+from . import _check, _config, _demo
+from ._exit import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE, exit_code_for
+from ._load import load
 
-__all__ = ["EXIT_CODES", "exit_code_for", "main"]
+__all__ = ["EXIT_CODES", "build_parser", "exit_code_for", "main"]
 
 _EPILOG = """\
 examples:
   n3xt-creds token                                   # print a token for ./settings.toml
   curl -H "Authorization: Bearer $(n3xt-creds token)" https://api.n3xt.io/v1/...
   n3xt-creds check --env production                  # diagnose every step
+  n3xt-creds check --all-envs                        # validate every environment (CI, offline)
   N3XT_CREDS_SOURCE=file n3xt-creds check --json     # as a machine would
   n3xt-creds config --settings deploy/settings.toml  # effective settings + origins
+  n3xt-creds config --section n3xt                   # our [<env>.n3xt] tables of the app's file
   n3xt-creds emulator --port 8400                    # local N3XT for development
   n3xt-creds demo                                    # the whole flow, offline
 
 exit codes: 0 ok, 1 unexpected, 2 usage/settings, 3 no credentials found,
-  4 source failed, 5 token endpoint failed, 6 credentials rejected, 130 interrupted.
-settings: --settings, else $N3XT_CREDS_SETTINGS, else ./settings.toml;
-  environment: --env, else $N3XT_CREDS_ENV, else development. See docs/cli.md.
+  4 source failed, 5 token endpoint failed, 6 credentials rejected, 130 interrupted,
+  141 stdout closed early (e.g. piped into head).
+settings: --settings, else $N3XT_CREDS_SETTINGS, else ./settings.toml (none needed when
+  $N3XT_CREDS_TOKEN_URL is set); environment: --env, else $N3XT_CREDS_ENV, else
+  development. See docs/cli.md.
 """
 
 
@@ -65,6 +74,11 @@ def _common() -> argparse.ArgumentParser:
         metavar="NAME",
         help="environment table to use (default: $N3XT_CREDS_ENV, else development)",
     )
+    group.add_argument(
+        "--section",
+        metavar="NAME",
+        help="read our keys from the [<env>.NAME] tables of a file the app shares",
+    )
     return common
 
 
@@ -77,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"n3xt-creds {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     raw = argparse.RawDescriptionHelpFormatter
 
@@ -86,8 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
         help="print a raw access token on stdout",
         description="Print a raw access token (no 'Bearer ' prefix) alone on stdout.\n"
-        "Errors go to stderr with a non-zero exit code (see n3xt-creds --help).",
+        "On failure: one line on stderr saying what failed, and a non-zero exit code\n"
+        "(see n3xt-creds --help); `n3xt-creds check` diagnoses it step by step.",
         epilog='example:\n  curl -H "Authorization: Bearer $(n3xt-creds token --env production)" URL',
+    )
+    token.add_argument(
+        "-v", "--verbose", action="store_true", help="also show the library's log lines"
     )
     token.set_defaults(run=_run_token)
 
@@ -99,10 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Diagnose every step: which settings file and environment and why, which\n"
         "source and from which key or variable, reading the credentials, requesting a\n"
         "token (outcome, timing, expiry, refresh time). Secrets and tokens are shown only\n"
-        "as fingerprints. Exits non-zero with the failing step's exit code.",
-        epilog="examples:\n  n3xt-creds check\n  N3XT_CREDS_SOURCE=vault n3xt-creds check --env production --json",
+        "as fingerprints. Exits non-zero with the failing step's exit code.\n"
+        "With --all-envs: validate every environment of the file instead (key names,\n"
+        "types, ranges, secrets), without network and without building any source.",
+        epilog="examples:\n  n3xt-creds check\n  n3xt-creds check --all-envs\n"
+        "  N3XT_CREDS_SOURCE=vault n3xt-creds check --env production --json",
     )
     check.add_argument("--json", action="store_true", help="print a JSON report")
+    check.add_argument(
+        "--all-envs", action="store_true", help="validate every environment, offline"
+    )
     check.set_defaults(run=_check.run_check)
 
     config = commands.add_parser(
@@ -110,13 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         formatter_class=raw,
         help="show the effective settings and where each value came from",
-        description="Show the effective settings and, for each key, where its value came from:\n"
-        "the file's [default] or environment table, an N3XT_CREDS_* variable, or the\n"
-        "built-in default. Secret-looking keys are redacted.",
+        description="Show every effective setting and where its value came from: the file's\n"
+        "[default] or environment table, an N3XT_CREDS_* variable, a variable the source\n"
+        "falls back to (VAULT_ADDR, AWS_ENDPOINT_URL_SECRETS_MANAGER...), or the built-in\n"
+        "default. The selected source's keys are all listed. Secret-looking keys are redacted.",
         epilog="examples:\n  n3xt-creds config --env production\n  n3xt-creds config --json | jq .values.source",
     )
     config.add_argument("--json", action="store_true", help="print JSON")
-    config.set_defaults(run=_run_config)
+    config.set_defaults(run=_config.run_config)
 
     emulator = commands.add_parser(
         "emulator",
@@ -124,28 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
         help="run the local N3XT emulator until Ctrl-C",
         description="Run a local emulator of N3XT's token endpoint and a protected API.\n"
-        "Prints its URL, token URL and a generated throwaway client pair. Without --port,\n"
-        "the port and project are taken from the settings' token_url when it points at\n"
-        "loopback (settings.toml's [development] does), else 8400 and project-test.",
-        epilog="example:\n  n3xt-creds emulator --expires-in 60 --latency 0.2",
+        "Prints its URLs (counters as JSON at counters_url) and generated throwaway client\n"
+        "pairs. Without --port, the port and project are taken from the settings'\n"
+        "token_url when it points at loopback (settings.toml's [development] does), else\n"
+        "8400 and project-test. `python -m n3xt_creds.testing` is this same command.\n"
+        "NOTE: the client secrets ARE printed on purpose: they exist only in this process.",
+        epilog="examples:\n  n3xt-creds emulator --expires-in 60 --latency 0.2\n"
+        "  n3xt-creds emulator --port 0 --clients 4 --json   # for multi-process tests",
     )
-    emulator.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
-    )
-    emulator.add_argument("--port", type=int, help="port (0: a free one)")
-    emulator.add_argument("--project", help="project id in the token URL")
-    emulator.add_argument(
-        "--expires-in",
-        type=int,
-        default=3600,
-        help="token lifetime, seconds (default: %(default)s)",
-    )
-    emulator.add_argument(
-        "--latency",
-        type=float,
-        default=0.0,
-        help="seconds before each token answer (default: %(default)s)",
-    )
+    _demo.add_emulator_arguments(emulator)
     emulator.set_defaults(run=_demo.run_emulator)
 
     demo = commands.add_parser(
@@ -153,10 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         formatter_class=raw,
         help="show the whole flow against a local emulator (offline)",
-        description="Start the emulator on a free loopback port, put a generated client pair\n"
-        "where the [demo] settings expect it, load settings.toml, get a token, call the\n"
-        "API through httpx, force a refresh and handle a secret rotation. Offline.",
-        epilog="example:\n  make demo      # same as: .venv/bin/n3xt-creds demo",
+        description="Start the emulator on a free loopback port, load the demo settings that\n"
+        "ship inside the package (or --settings FILE, environment `demo`), get a token,\n"
+        "call the API through httpx, force a refresh and handle a secret rotation.\n"
+        "Offline; needs no file in the working directory. The demo's variables (its\n"
+        "client pair, its token URL) live in a private copy of the environment: your\n"
+        "shell's N3XT_* variables are neither read nor changed.",
+        epilog="example:\n  n3xt-creds demo      # in any directory, after `pip install n3xt-creds`",
     )
     demo.set_defaults(run=_demo.run_demo)
     return parser
@@ -168,49 +184,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
+        sys.stdout.flush()
     except KeyboardInterrupt:
         print("n3xt-creds: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _stdout_closed()
     except N3XTCredsError as exc:
-        report_error(exc)
+        report_error(exc, one_line=args.command == "token")
         return exit_code_for(exc)
     return code
 
 
-def report_error(error: BaseException, stream: TextIO | None = None) -> None:
-    """Print ``error`` as ``n3xt-creds: <class>: <message>`` on stderr (messages are secret-free)."""
-    print(f"n3xt-creds: {type(error).__name__}: {error}", file=stream or sys.stderr)
+def report_error(
+    error: BaseException, stream: TextIO | None = None, *, one_line: bool = False
+) -> None:
+    """Print ``error`` as ``n3xt-creds: <class>: <message>`` on stderr (messages are secret-free).
+
+    ``one_line``: only the message's first line, with a pointer to ``check`` when there
+    was more (for ``token``, whose stderr often lands in a script's log).
+    """
+    message = str(error)
+    if one_line and "\n" in message:
+        message = message.splitlines()[0] + " (details: n3xt-creds check)"
+    print(f"n3xt-creds: {type(error).__name__}: {message}", file=stream or sys.stderr)
+
+
+def _stdout_closed() -> int:
+    """The reader of our stdout went away (``| head``): end quietly, like ``cat`` does."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail
+    return EXIT_PIPE
+
+
+@contextlib.contextmanager
+def _library_logs_quiet(verbose: bool) -> Iterator[None]:
+    """Keep the library's warnings off stderr unless asked: the error line says it all."""
+    logger = logging.getLogger("n3xt_creds")
+    if verbose or logger.handlers or logging.getLogger().handlers:
+        yield
+        return
+    handler = logging.NullHandler()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def _run_token(args: argparse.Namespace) -> int:
-    auth = from_settings(args.settings, args.env)
-    try:
-        token = auth.get_token()
-    finally:
-        auth.close()
+    with _library_logs_quiet(args.verbose):
+        settings, registry, _ = load(args)
+        auth = build_authenticator(settings, build_source(settings, registry=registry))
+        try:
+            token = auth.get_token()
+        finally:
+            auth.close()
     sys.stdout.write(token + "\n")
-    return EXIT_OK
-
-
-def _run_config(args: argparse.Namespace) -> int:
-    settings = load_settings(args.settings, args.env)
-    rows = settings.effective()
-    if args.json:
-        document: dict[str, Any] = {
-            "settings_file": str(settings.path),
-            "settings_file_reason": settings.path_reason,
-            "env": settings.env,
-            "env_reason": settings.env_reason,
-            "environments": list(settings.environments),
-            "values": {key: {"value": value, "origin": origin} for key, value, origin in rows},
-        }
-        print(json.dumps(document, indent=2))
-        return EXIT_OK
-    print(f"settings file: {settings.path}  ({settings.path_reason})")
-    print(
-        f"environment:   {settings.env}  ({settings.env_reason}); file has: {', '.join(settings.environments)}"
-    )
-    width = max(len(key) for key, _, _ in rows)
-    for key, value, origin in rows:
-        print(f"  {key:<{width}} = {json.dumps(value)}  # {origin}")
     return EXIT_OK

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from .. import __version__
 from .._core.token import TokenResponse, build_token_request, parse_token_response, transport_error
 from ..errors import (
     ConfigError,
@@ -26,9 +27,10 @@ from ..errors import (
     SourceError,
     TokenRequestError,
 )
-from ..settings import SourceRegistry, build_authenticator, build_source, load_settings
+from ..settings import build_authenticator, build_source, check_environments
 from ..sources.base import describe_source
-from ._exit import EXIT_OK, exit_code_for
+from ._exit import EXIT_CONFIG, EXIT_OK, exit_code_for
+from ._load import load
 
 __all__ = ["Step", "run_check"]
 
@@ -49,7 +51,9 @@ class Step:
 
 def run_check(args: argparse.Namespace) -> int:
     """Run the doctor for ``args.settings``/``args.env``; print text or ``--json``."""
-    report: dict[str, Any] = {}
+    if args.all_envs:
+        return _run_all_envs(args)
+    report: dict[str, Any] = {"version": __version__}
     steps: list[Step] = []
     failure: BaseException | None = None
     state: dict[str, Any] = {}
@@ -78,7 +82,8 @@ def run_check(args: argparse.Namespace) -> int:
     settings = state.get("settings")
     if settings is not None:
         report.update(
-            settings_file=str(settings.path),
+            settings_file=str(settings.path) if settings.path else None,
+            settings=settings.where,
             settings_file_reason=settings.path_reason,
             env=settings.env,
             env_reason=settings.env_reason,
@@ -97,12 +102,44 @@ def run_check(args: argparse.Namespace) -> int:
     return code
 
 
+def _run_all_envs(args: argparse.Namespace) -> int:
+    """Validate every environment of the file, offline; one line per environment."""
+    if args.env:
+        raise ConfigError("--all-envs checks every environment: leave out --env", key="env")
+    results = check_environments(args.settings, section=args.section)
+    failed = [env for env, error in results if error is not None]
+    code = EXIT_CONFIG if failed else EXIT_OK
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "version": __version__,
+                    "ok": not failed,
+                    "exit_code": code,
+                    "environments": {
+                        env: {"ok": error is None, "error": None if error is None else str(error)}
+                        for env, error in results
+                    },
+                },
+                indent=2,
+            )
+        )
+        return code
+    print(f"n3xt-creds check --all-envs (n3xt-creds {__version__}; offline: nothing is built)")
+    for env, error in results:
+        print(f"[{'ok  ' if error is None else 'FAIL'}] {env}")
+        if error is not None:
+            for line in f"ConfigError: {error}".splitlines():
+                print(f"         {line}")
+    print("OK" if not failed else f"FAILED: {', '.join(failed)} (exit code {code})")
+    return code
+
+
 def _settings_step(step: Step, state: dict[str, Any], args: argparse.Namespace) -> None:
-    state["registry"] = registry = SourceRegistry()
-    settings = load_settings(args.settings, args.env, registry=registry)
+    settings, state["registry"], _ = load(args)
     state["settings"] = settings
     step.detail = (
-        f"{settings.path} ({settings.path_reason}); environment {settings.env!r} "
+        f"{settings.where} ({settings.path_reason}); environment {settings.env!r} "
         f"({settings.env_reason}); token_url {settings.token_url} (from {settings.origin('token_url')})"
     )
 
@@ -212,7 +249,7 @@ def _shared_cache_step(step: Step, state: dict[str, Any], args: argparse.Namespa
 
 def _hint(error: BaseException, state: dict[str, Any]) -> str:
     settings = state.get("settings")
-    where = f"{settings.path} [{settings.env}]" if settings is not None else "the settings file"
+    where = settings.where if settings is not None else "the settings file"
     hints: list[tuple[type[BaseException], Callable[[Any], str]]] = [
         (
             ConfigError,
@@ -255,9 +292,11 @@ def _hint(error: BaseException, state: dict[str, Any]) -> str:
 
 
 def _print_text(report: dict[str, Any], steps: list[Step]) -> None:
-    print("n3xt-creds check")
+    print(f"n3xt-creds check (n3xt-creds {report['version']})")
     if "settings_file" in report:
-        print(f"  settings file: {report['settings_file']}  ({report['settings_file_reason']})")
+        print(
+            f"  settings file: {report['settings_file'] or '(none)'}  ({report['settings_file_reason']})"
+        )
         print(f"  environment:   {report['env']}  ({report['env_reason']})")
         print(f"  source:        {report['source']}  (from {report['source_origin']})")
     for step in steps:

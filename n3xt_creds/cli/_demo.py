@@ -1,21 +1,27 @@
 """``n3xt-creds emulator`` and ``n3xt-creds demo``: the local N3XT, and the whole flow on it.
 
-The demo uses exactly what an application uses — ``settings.toml`` (environment
-``demo``), a source built from it, the Authenticator, httpx — against the emulator
-on a free loopback port, so it runs offline on a fresh clone. The only things it
-changes are environment variables of its own process: the client pair (where the
-``[demo]`` settings expect it) and ``N3XT_CREDS_TOKEN_URL`` (the emulator's port).
+The demo uses exactly what an application uses — settings (environment ``demo`` of
+``demo.toml``, shipped in this package, or ``--settings FILE``), a source built from
+them, the Authenticator, httpx — against the emulator on a free loopback port, so it
+runs offline in any directory. Its variables (the client pair where the ``[demo]``
+settings expect it, ``N3XT_CREDS_TOKEN_URL``) live in a private copy of the
+environment handed to the settings: the shell's ``N3XT_*`` variables are neither read
+nor changed.
+
+``python -m n3xt_creds.testing`` runs :func:`run_emulator` too: one emulator command.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,15 +35,53 @@ from ..settings import build_authenticator, build_source, load_settings
 from ..testing import Emulator
 from ..testing._foreground import serve_until_stopped
 
-__all__ = ["DEMO_ENV", "run_demo", "run_emulator"]
+__all__ = ["DEMO_ENV", "add_emulator_arguments", "run_demo", "run_emulator"]
 
 DEMO_ENV = "demo"
+DEMO_FILE = "demo.toml"  # shipped in this package
 _DEFAULT_PORT = 8400
 _DEFAULT_PROJECT = "project-test"
 
 
+def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
+    """The emulator's flags (``n3xt-creds emulator`` and ``python -m n3xt_creds.testing``)."""
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument("--port", type=int, help="port (0: a free one)")
+    parser.add_argument("--project", help="project id in the token URL")
+    parser.add_argument(
+        "--expires-in",
+        type=int,
+        default=3600,
+        help="token lifetime, seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="seconds before each token answer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=1,
+        metavar="N",
+        help="throwaway client pairs to create and print, 1-1000 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the URLs and pairs as one JSON line (for scripts and tests)",
+    )
+
+
 def run_emulator(args: argparse.Namespace) -> int:
     """Run the emulator in the foreground until Ctrl-C or SIGTERM."""
+    if not 1 <= args.clients <= 1000:
+        raise ConfigError(f"--clients must be between 1 and 1000, got {args.clients}")
+    if not 1 <= args.expires_in <= 86_400 or not 0 <= args.latency <= 300:
+        raise ConfigError("--expires-in must be 1..86400 seconds and --latency 0..300 seconds")
     port, project, why = _emulator_address(args)
     emulator = Emulator(
         host=args.host, port=port, expires_in=args.expires_in, latency=args.latency, project=project
@@ -47,21 +91,42 @@ def run_emulator(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         raise ConfigError(f"emulator cannot start on {args.host}:{port}: {exc}") from None
 
-    def announce(emulator: Emulator, creds: Credentials) -> None:
+    def announce(emulator: Emulator, pairs: Sequence[Credentials]) -> None:
+        if args.json:
+            print(json.dumps(_banner(emulator, pairs)), flush=True)
+            return
         print(f"N3XT emulator running ({why})")
-        print(f"  url:        {emulator.url}")
-        print(f"  token_url:  {emulator.token_url()}")
-        print(f"  api_url:    {emulator.api_url()}")
+        print(f"  url:          {emulator.url}")
+        print(f"  token_url:    {emulator.token_url()}")
+        print(f"  api_base_url: {emulator.api_base_url}")
+        print(f"  counters_url: {emulator.counters_url}")
         print(f"  expires_in: {args.expires_in} s, latency: {args.latency} s")
-        print("A throwaway client pair for this emulator only (printed on purpose):")
-        print(f"  export N3XT_CLIENT_ID={creds.client_id}")
-        print(f"  export N3XT_CLIENT_SECRET={creds.client_secret.get_secret_value()}")
+        print("Throwaway client pairs for this emulator only (printed on purpose):")
+        first, *others = pairs
+        print(f"  export N3XT_CLIENT_ID={first.client_id}")
+        print(f"  export N3XT_CLIENT_SECRET={first.client_secret.get_secret_value()}")
         print(f"  export N3XT_CREDS_TOKEN_URL={emulator.token_url()}")
+        for number, pair in enumerate(others, 2):
+            print(f"  client {number}: {pair.client_id} {pair.client_secret.get_secret_value()}")
         print("Press Ctrl-C to stop.", flush=True)
 
-    serve_until_stopped(emulator, announce)
-    print("N3XT emulator stopped.", flush=True)
+    serve_until_stopped(emulator, announce, clients=args.clients)
+    if not args.json:
+        print("N3XT emulator stopped.", flush=True)
     return 0
+
+
+def _banner(emulator: Emulator, pairs: Sequence[Credentials]) -> dict[str, Any]:
+    return {
+        "url": emulator.url,
+        "token_url": emulator.token_url(),
+        "api_base_url": emulator.api_base_url,
+        "counters_url": emulator.counters_url,
+        "clients": [
+            {"client_id": p.client_id, "client_secret": p.client_secret.get_secret_value()}
+            for p in pairs
+        ],
+    }
 
 
 def _emulator_address(args: argparse.Namespace) -> tuple[int, str, str]:
@@ -70,7 +135,7 @@ def _emulator_address(args: argparse.Namespace) -> tuple[int, str, str]:
     if args.port is not None:
         return args.port, project, "port from --port"
     try:
-        settings = load_settings(args.settings, args.env)
+        settings = load_settings(args.settings, args.env, section=args.section)
     except ConfigError as exc:
         first = str(exc).splitlines()[0]
         return _DEFAULT_PORT, project, f"default port; settings not used: {first}"
@@ -88,27 +153,33 @@ def _emulator_address(args: argparse.Namespace) -> tuple[int, str, str]:
 
 def run_demo(args: argparse.Namespace) -> int:
     """The guided demo; see the module docstring."""
-    path = Path(args.settings) if args.settings else Path.cwd() / "settings.toml"
-    if not path.is_file():
-        raise ConfigError(
-            f"demo: {path} not found; run `make demo` (or `n3xt-creds demo`) from the "
-            "repository root, or pass --settings path/to/settings.toml",
-            key="settings",
-            path=str(path),
-        )
+    with contextlib.ExitStack() as stack:
+        if args.settings:
+            path = Path(args.settings)
+        else:
+            path = stack.enter_context(resources.as_file(resources.files(__package__) / DEMO_FILE))
+        return _run_demo(args, path)
+    raise AssertionError("unreachable")  # pragma: no cover - for type checkers
+
+
+def _run_demo(args: argparse.Namespace, path: Path) -> int:
     env = args.env or DEMO_ENV
+    # The demo's own variables, in a private copy: the shell's choices do not leak in.
+    environ: dict[str, str] = {
+        k: v for k, v in os.environ.items() if not k.startswith(("N3XT_CREDS_", "N3XT_"))
+    }
     out = _Printer()
     with Emulator(port=0) as emulator, _library_log_shown():
         out.step("Start the local N3XT emulator")
-        out.say(f"token endpoint {emulator.token_url()}, API {emulator.api_url()}")
+        out.say(f"token endpoint {emulator.token_url()}, API {emulator.api_base_url}")
 
         out.step("Create a client at N3XT and put the pair where the settings expect it")
-        settings = load_settings(path, env)
+        environ["N3XT_CREDS_TOKEN_URL"] = emulator.token_url()
+        settings = load_settings(path, env, section=args.section, environ=environ)
         id_var, secret_var = _env_variables(settings)
         creds = emulator.add_client()
-        os.environ[id_var] = creds.client_id
-        os.environ[secret_var] = creds.client_secret.get_secret_value()
-        os.environ["N3XT_CREDS_TOKEN_URL"] = emulator.token_url()
+        environ[id_var] = creds.client_id
+        environ[secret_var] = creds.client_secret.get_secret_value()
         out.say(
             f"{id_var}={creds.client_id}  {secret_var}=<secret, fingerprint {creds.client_secret.fingerprint}>"
         )
@@ -117,14 +188,14 @@ def run_demo(args: argparse.Namespace) -> int:
         )
 
         out.step(f"Load {path.name}, environment {env!r}")
-        settings = load_settings(path, env)
+        settings = load_settings(path, env, section=args.section, environ=environ)
         out.say(f"file {settings.path}: {settings.path_reason}")
         for key in ("source", "token_url", f"sources.{settings.source}.client_id_var"):
             out.say(f"{key}: from {settings.origin(key)}")
         source = build_source(settings)
         auth = build_authenticator(settings, source)
         try:
-            _demo_calls(out, emulator, auth, secret_var)
+            _demo_calls(out, emulator, auth, secret_var, environ)
         finally:
             auth.close()
         _demo_shared_cache(out, emulator, path, env)
@@ -137,7 +208,13 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_calls(out: _Printer, emulator: Any, auth: Any, secret_var: str) -> None:
+def _demo_calls(
+    out: _Printer,
+    emulator: Any,
+    auth: Any,
+    secret_var: str,
+    environ: MutableMapping[str, str],
+) -> None:
     out.step("Get a token")
     started = time.perf_counter()
     first = Secret(auth.get_token())
@@ -163,7 +240,7 @@ def _demo_calls(out: _Printer, emulator: Any, auth: Any, secret_var: str) -> Non
         client_id = answer.json().get("client_id")
         out.step("Secret rotation, store updated first (the normal way)")
         rotated = emulator.rotate_client(client_id)
-        os.environ[secret_var] = rotated.client_secret.get_secret_value()
+        environ[secret_var] = rotated.client_secret.get_secret_value()
         out.say(
             f"N3XT now accepts only secret {rotated.client_secret.fingerprint}; {secret_var} updated"
         )
@@ -181,7 +258,7 @@ def _demo_calls(out: _Printer, emulator: Any, auth: Any, secret_var: str) -> Non
             out.say(
                 f"InvalidClientError after one re-read of the source (request_id {exc.request_id})"
             )
-        os.environ[secret_var] = rotated.client_secret.get_secret_value()
+        environ[secret_var] = rotated.client_secret.get_secret_value()
         answer = client.get(emulator.api_url("/v1/ping"))
         out.say(f"store updated -> next call recovers by itself: API {answer.status_code}")
 

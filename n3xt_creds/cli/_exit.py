@@ -20,6 +20,7 @@ EXIT_SOURCE = 4
 EXIT_TOKEN = 5
 EXIT_INVALID_CLIENT = 6
 EXIT_INTERRUPTED = 130
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `cat` cut off by `head`
 
 #: Failure class → exit code, most specific first.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (

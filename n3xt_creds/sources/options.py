@@ -174,6 +174,9 @@ class SourceOptions:
         # The errors raised by the getters, finish() and not_secret(): about this table's
         # own keys, so a dry run reports them (a factory's other errors it leaves alone).
         self._own_errors: set[int] = set()
+        #: Every key a getter asked for: ``name -> (value, given)``, ``given`` False when
+        #: the default was used. ``n3xt-creds config`` shows them all, defaults included.
+        self.reads: dict[str, tuple[Any, bool]] = {}
 
     # -- where, for messages -------------------------------------------------------
     def key(self, name: str) -> str:
@@ -241,10 +244,13 @@ class SourceOptions:
         value = self._table.get(name, _MISSING)
         if value is _MISSING or value is None:
             if default is not _MISSING:
+                self.reads[name] = (default, False)
                 return False, default
             if self.dry_run:
+                self.reads[name] = (None, False)
                 return False, placeholder
             raise self._invalid(name, "is required but not set")
+        self.reads[name] = (value, True)
         return True, value
 
     # -- typed getters -------------------------------------------------------------

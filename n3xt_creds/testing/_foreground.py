@@ -1,14 +1,14 @@
 """Run a started emulator in the foreground until Ctrl-C or SIGTERM.
 
-Shared by ``python -m n3xt_creds.testing`` and ``n3xt-creds emulator``: they differ
-only in the banner they print.
+Used by the one emulator command, ``n3xt-creds emulator`` (which
+``python -m n3xt_creds.testing`` runs too).
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from ..credentials import Credentials
@@ -18,9 +18,12 @@ __all__ = ["serve_until_stopped"]
 
 
 def serve_until_stopped(
-    emulator: Emulator, announce: Callable[[Emulator, Credentials], None]
+    emulator: Emulator,
+    announce: Callable[[Emulator, Sequence[Credentials]], None],
+    *,
+    clients: int = 1,
 ) -> None:
-    """Add a throwaway client, ``announce`` it, wait for SIGINT/SIGTERM, stop ``emulator``.
+    """Add ``clients`` throwaway clients, ``announce`` them, wait for SIGINT/SIGTERM, stop.
 
     ``emulator`` must already be started (so start-up errors are the caller's to word).
     """
@@ -34,7 +37,7 @@ def serve_until_stopped(
     # thread must wake from its wait on SIGTERM too.
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        announce(emulator, emulator.add_client())
+        announce(emulator, [emulator.add_client() for _ in range(clients)])
         while not stop.wait(0.5):
             pass
     finally:

@@ -28,13 +28,15 @@ from ._answers import error_body, fault_answer, grant_answer
 from ._faults import Fault
 from ._server import EmulatorHTTPServer
 
-__all__ = ["EmulatorRequestHandler"]
+__all__ = ["COUNTERS_PATH", "EmulatorRequestHandler"]
 
 logger = logging.getLogger("n3xt_creds.testing")
 
 _TOKEN_PATH = re.compile(r"^/v1/public/(?P<project>[^/]+)/oauth2/token$")
 _QUERY = re.compile(r"\?\S*")
 _MAX_BODY = 64 * 1024
+#: ``GET`` here answers the emulator's counters as JSON (no token needed: it is a test tool).
+COUNTERS_PATH = "/_emulator/counters"
 
 
 class _Dropped(Exception):
@@ -87,6 +89,8 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                 self._token_endpoint(body)
             elif path == "/api" or path.startswith("/api/"):
                 self._api(path[len("/api") :] or "/")
+            elif path == COUNTERS_PATH and self.command == "GET":
+                self._counters()
             else:
                 self._send_error_json(404, "not_found", f"no such endpoint: {path}")
         except _Dropped:
@@ -110,6 +114,21 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             self._send_error_json(413, "invalid_request", "body must be 0..65536 bytes")
             return None
         return self.rfile.read(length)
+
+    def _counters(self) -> None:
+        """The counters as JSON, for tests whose app runs in other processes."""
+        counters = self.server.state.counters()
+        self._send_json(
+            200,
+            {
+                "token_requests": dict(counters.token_requests),
+                "token_requests_total": counters.token_requests_total,
+                "api_calls": dict(counters.api_calls),
+                "api_calls_total": counters.api_calls_total,
+                "max_in_flight": counters.max_in_flight,
+                "in_flight": counters.in_flight,
+            },
+        )
 
     # --- token endpoint -------------------------------------------------------------
 

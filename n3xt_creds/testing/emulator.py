@@ -16,7 +16,7 @@ from types import TracebackType
 from .._secret import Secret
 from ..credentials import Credentials
 from ._faults import Fault
-from ._handler import EmulatorRequestHandler
+from ._handler import COUNTERS_PATH, EmulatorRequestHandler
 from ._server import EmulatorHTTPServer
 from ._state import Counters, EmulatorState
 
@@ -134,6 +134,13 @@ class Emulator:
     def api_url(self, path: str = "/v1/ping") -> str:
         """A URL of the protected stand-in API (any method; needs a valid bearer token)."""
         return f"{self.api_base_url}{path if path.startswith('/') else '/' + path}"
+
+    @property
+    def counters_url(self) -> str:
+        """``GET`` it for :attr:`counters` as JSON (``token_requests``, ``api_calls``,
+        their totals, ``max_in_flight``, ``in_flight``): for multi-process tests whose
+        emulator runs in another process (``n3xt-creds emulator``)."""
+        return f"{self.url}{COUNTERS_PATH}"
 
     @property
     def api_base_url(self) -> str:

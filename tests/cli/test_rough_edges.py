@@ -1,0 +1,136 @@
+"""The CLI items of issue 13: --version, --section, one error line from `token`,
+`config` with every effective value, a closed stdout pipe, `check --all-envs`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import n3xt_creds
+
+from .conftest import CANARY, SCRIPT, clean_environ
+
+
+def test_version(run_cli, call_cli, settings_file, client_env):
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"n3xt-creds {n3xt_creds.__version__}"
+    code, out, _ = call_cli("check", "--settings", str(settings_file), env=client_env)
+    assert code == 0
+    assert out.splitlines()[0] == f"n3xt-creds check (n3xt-creds {n3xt_creds.__version__})"
+    code, out, _ = call_cli("check", "--json", "--settings", str(settings_file), env=client_env)
+    assert json.loads(out)["version"] == n3xt_creds.__version__
+
+
+def test_token_failure_is_one_line(run_cli, settings_file, client_env, n3xt_emulator):
+    n3xt_emulator.inject_fault(n3xt_creds.testing.Fault.SERVER_ERROR, count=50)
+    result = run_cli("token", "--settings", str(settings_file), env=client_env)
+    assert result.returncode == 5
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("n3xt-creds: TokenRequestError: ")
+    assert CANARY not in result.stderr
+
+
+def test_token_with_a_missing_file_is_one_line_too(run_cli, tmp_path):
+    result = run_cli("token", "--settings", str(tmp_path / "nope.toml"))
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "does not exist" in line and line.endswith("(details: n3xt-creds check)")
+
+
+def test_config_shows_defaults_and_fallback_variables(call_cli, settings_file):
+    env = {
+        "N3XT_CREDS_SOURCE": "vault",
+        "VAULT_ADDR": "http://127.0.0.1:8200",
+    }
+    code, out, _ = call_cli("config", "--json", "--settings", str(settings_file), env=env)
+    assert code == 0
+    values = json.loads(out)["values"]
+    assert values["sources.vault.url"] == {
+        "value": "http://127.0.0.1:8200",
+        "origin": "environment variable VAULT_ADDR",
+    }
+    assert values["sources.vault.path"] == {"value": "n3xt/api", "origin": "built-in default"}
+    assert values["sources.vault.kv_version"]["value"] == 2
+    assert values["refresh_margin"] == {"value": 300.0, "origin": "built-in default"}
+    env = {
+        "N3XT_CREDS_SOURCE": "aws",
+        "N3XT_CREDS_SOURCES__AWS__SECRET_ID": "n3xt/api",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:5000",
+    }
+    code, out, _ = call_cli("config", "--json", "--settings", str(settings_file), env=env)
+    values = json.loads(out)["values"]
+    assert values["sources.aws.endpoint_url"] == {
+        "value": "http://127.0.0.1:5000",
+        "origin": "environment variable AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    }
+    assert values["sources.aws.version_stage"]["origin"] == "built-in default"
+
+
+def test_closed_stdout_pipe_ends_quietly(settings_file):
+    # `n3xt-creds config | head -c 10`: the reader leaves before the writer is done.
+    process = subprocess.Popen(
+        [str(SCRIPT), "config", "--settings", str(settings_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_environ({}),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.read(10)
+    process.stdout.close()
+    err = process.stderr.read()
+    process.stderr.close()
+    code = process.wait(timeout=30)
+    assert err == b"", err
+    assert code in (0, 141)  # 0 when everything fit in the pipe before it closed
+
+
+def test_closed_stdout_pipe_ends_quietly_when_large(tmp_path):
+    # Enough output to overflow the pipe buffer, so the write really hits the closed pipe.
+    tables = "".join(
+        f'[env{n}]\nrefresh_margin = {n + 1}\n[env{n}.sources.env]\nclient_id_var = "V{n}"\n'
+        for n in range(1500)
+    )
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        '[default]\ntoken_url = "https://authn.alpha.n3xt.io/v1/public/p/oauth2/token"\n' + tables
+    )
+    process = subprocess.Popen(
+        [str(SCRIPT), "check", "--all-envs", "--settings", str(settings)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_environ({}),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.read(10)
+    process.stdout.close()
+    err = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=60) == 141
+    assert err == b"", err
+
+
+def test_section_flag_on_every_command(call_cli, tmp_path, client_env):
+    shared = tmp_path / "app.toml"
+    shared.write_text(
+        "[default]\napp_key = 1\n[default.n3xt]\n"
+        f'token_url = "{client_env["N3XT_CREDS_TOKEN_URL"]}"\n'
+        '[default.n3xt.sources.env]\nclient_id_var = "CLI_CLIENT_ID"\n'
+        'client_secret_var = "CLI_CLIENT_SECRET"\n'
+    )
+    env = {k: v for k, v in client_env.items() if k != "N3XT_CREDS_TOKEN_URL"}
+    for command in ("token", "check", "config"):
+        code, out, err = call_cli(command, "--settings", str(shared), "--section", "n3xt", env=env)
+        assert code == 0, (command, out, err)
+    code, _, err = call_cli("token", "--settings", str(shared), env=env)
+    assert code == 2 and "`app_key` is not a known setting" in err
+
+
+def test_check_all_envs_json(call_cli, settings_file):
+    code, out, _ = call_cli("check", "--all-envs", "--json", "--settings", str(settings_file))
+    assert code == 0
+    report = json.loads(out)
+    assert set(report["environments"]) == {"default", "development", "production"}
+    assert all(item["ok"] for item in report["environments"].values())
