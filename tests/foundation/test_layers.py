@@ -3,7 +3,7 @@
     cli ─▶ settings ─▶ authenticator ─▶ _core ─▶ foundation
               │              ▲              ▲
               └─▶ sources ───┴──────────────┘      adapters ─▶ authenticator
-    testing (the emulator) ─▶ foundation only
+    testing (the emulator) ─▶ foundation only; testing.__main__ is a command (cli layer)
 
 ``foundation`` is errors, credentials, _secret, _environ, _lazy (and other top-level
 private helpers). Imports inside ``if TYPE_CHECKING:`` are annotations, not
@@ -34,7 +34,14 @@ ALLOWED = {
 }
 
 
+# Command entry points sit at the top with the CLI: ``python -m n3xt_creds.testing`` is
+# the CLI's one emulator command (issue 13), reached through the testing package.
+ENTRY_POINTS = {"n3xt_creds.testing.__main__": "cli"}
+
+
 def layer(module: str) -> str:
+    if module in ENTRY_POINTS:
+        return ENTRY_POINTS[module]
     parts = module.split(".")[1:]
     if not parts:
         return "root"

@@ -40,4 +40,3 @@ def write_settings(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
-
