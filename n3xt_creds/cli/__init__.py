@@ -218,28 +218,43 @@ def _stdout_closed() -> int:
     return EXIT_PIPE
 
 
+class _HeldLogs(logging.Handler):
+    """Holds the library's warnings while ``token`` runs (see :func:`_run_token`)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @contextlib.contextmanager
-def _library_logs_quiet(verbose: bool) -> Iterator[None]:
-    """Keep the library's warnings off stderr unless asked: the error line says it all."""
+def _library_logs_held(verbose: bool) -> Iterator[_HeldLogs | None]:
+    """On failure the one error line says it all, so the warnings that led to it are
+    dropped; on success they are shown after the fact (a shared cache that is down...).
+    With ``--verbose``, or when the application configured logging, nothing is held."""
     logger = logging.getLogger("n3xt_creds")
     if verbose or logger.handlers or logging.getLogger().handlers:
-        yield
+        yield None
         return
-    handler = logging.NullHandler()
-    logger.addHandler(handler)
+    held = _HeldLogs()
+    logger.addHandler(held)
     try:
-        yield
+        yield held
     finally:
-        logger.removeHandler(handler)
+        logger.removeHandler(held)
 
 
 def _run_token(args: argparse.Namespace) -> int:
-    with _library_logs_quiet(args.verbose):
+    with _library_logs_held(args.verbose) as held:
         settings, registry, _ = load(args)
         auth = build_authenticator(settings, build_source(settings, registry=registry))
         try:
             token = auth.get_token()
         finally:
             auth.close()
+    for record in held.records if held is not None else ():
+        print(f"n3xt-creds: {record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
     sys.stdout.write(token + "\n")
     return EXIT_OK
