@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -198,7 +198,7 @@ def _run_demo(args: argparse.Namespace, path: Path) -> int:
             _demo_calls(out, emulator, auth, secret_var, environ)
         finally:
             auth.close()
-        _demo_shared_cache(out, emulator, path, env)
+        _demo_shared_cache(out, emulator, path, env, environ)
         counters = emulator.counters
         out.step("What the emulator saw")
         out.say(
@@ -263,7 +263,9 @@ def _demo_calls(
         out.say(f"store updated -> next call recovers by itself: API {answer.status_code}")
 
 
-def _demo_shared_cache(out: _Printer, emulator: Any, path: Path, env: str) -> None:
+def _demo_shared_cache(
+    out: _Printer, emulator: Any, path: Path, env: str, demo_environ: Mapping[str, str]
+) -> None:
     """Two processes started together with a FileTokenCache: one token request."""
     import subprocess  # noqa: PLC0415 - demo only
     import tempfile  # noqa: PLC0415
@@ -272,7 +274,7 @@ def _demo_shared_cache(out: _Printer, emulator: Any, path: Path, env: str) -> No
     before = emulator.tokens_issued
     with tempfile.TemporaryDirectory(prefix="n3xt-demo-") as tmp:
         environ = {
-            **os.environ,
+            **demo_environ,  # the demo's private environment: its pair and token URL
             "N3XT_CREDS_SHARED_CACHE__BACKEND": "file",
             "N3XT_CREDS_SHARED_CACHE__DIRECTORY": str(Path(tmp) / "cache"),
         }
