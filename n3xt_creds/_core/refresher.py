@@ -246,7 +246,9 @@ class Refresher:
 
     def _new_flow(self, flight: Flight) -> Generator[Any, object, RefreshResult]:
         trigger = self._telemetry.trigger(
-            background=flight.background, has_token=self.cell.current is not None
+            background=flight.background,
+            has_token=self.cell.current is not None,
+            check=flight.kind == "check",
         )
         check = flight.kind == "check"
         flow = refresh_flow(

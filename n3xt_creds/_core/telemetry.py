@@ -59,6 +59,7 @@ from ..credentials import Credentials
 from ..errors import CredentialsNotFoundError, InvalidClientError, TokenRequestError
 from .flow import (
     Action,
+    CredentialsUnchanged,
     ReadCredentials,
     RefreshFlow,
     RefreshResult,
@@ -403,13 +404,16 @@ class Telemetry:
 
     # -- what other modules report ----------------------------------------------------------
 
-    def trigger(self, *, background: bool, has_token: bool) -> Trigger:
+    def trigger(self, *, background: bool, has_token: bool, check: bool = False) -> Trigger:
         """Why the refresh about to start is needed.
 
-        ``stale`` for a background refresh; ``api_401``/``invalidate`` when the token
-        was dropped for that reason (until a new one is stored); ``expired`` when a
-        token is cached but past use; ``cold`` when there is none.
+        ``rotation`` for a cool-down check (a refresh only if the source now serves
+        new credentials); ``stale`` for a background refresh; ``api_401``/``invalidate``
+        when the token was dropped for that reason (until a new one is stored);
+        ``expired`` when a token is cached but past use; ``cold`` when there is none.
         """
+        if check:
+            return "rotation"
         if background:
             return "stale"
         if self._dropped_because is not None and not has_token:
@@ -464,7 +468,7 @@ class Telemetry:
         otel = self._get()
         if otel is None:
             return flow
-        return _ObservedRefresh(self, otel, trigger).run(flow)
+        return _ObservedRefresh(self, otel, trigger, lazy=trigger == "rotation").run(flow)
 
     def _refresh_ended(self, result: RefreshResult) -> None:
         self._dropped_because = None
@@ -479,32 +483,53 @@ class Telemetry:
 class _Step:
     """A source read or a token request in progress: its span and what it got."""
 
-    __slots__ = ("action", "context_token", "duration", "error", "reason", "span", "started")
+    __slots__ = (
+        "action",
+        "context_token",
+        "duration",
+        "error",
+        "reason",
+        "span",
+        "started",
+        "started_ns",
+    )
 
     def __init__(self, action: object, span: Any, context_token: object, reason: str) -> None:
         self.action = action
-        self.span = span
+        self.span = span  # None: not traced (yet): a cool-down check's read
         self.context_token = context_token
         self.reason = reason
         self.started = time.perf_counter()
+        self.started_ns = time.time_ns()
         self.duration = 0.0
         self.error: BaseException | None = None  # what the driver threw, if anything
 
 
 class _ObservedRefresh:
-    """One refresh: wraps the flow generator, sees every action, result and failure."""
+    """One refresh: wraps the flow generator, sees every action, result and failure.
 
-    def __init__(self, telemetry: Telemetry, otel: _Otel, trigger: Trigger) -> None:
+    A cool-down check (``lazy``) is a refresh only if the source serves new credentials:
+    its span tree opens at its first token request (dated from its start, its source
+    read added after the fact), and a check that finds nothing new records no span and
+    counts no refresh, only its source read. During a cool-down an env or file source is
+    checked at every call: that must not become a trace per call.
+    """
+
+    def __init__(self, telemetry: Telemetry, otel: _Otel, trigger: Trigger, *, lazy: bool) -> None:
         self.t = telemetry
         self.otel = otel
         self.trigger = trigger
+        self.lazy = lazy
         self.requests_sent = 0
         self.span: Any = None
+        self.outer: object = None  # the context token that made the refresh span current
+        self.started_ns = 0
+        self.untraced_reads: list[tuple[_Step, int]] = []  # (step, ended_ns) of a check
         self.last_response: TokenResponse | None = None
 
-    def run(self, flow: RefreshFlow) -> RefreshFlow:
+    def _open(self) -> None:
+        """Start the refresh span (at the refresh's start) and make it current."""
         otel, t = self.otel, self.t
-        started = time.perf_counter()
         self.span = otel.tracer.start_span(
             "n3xt_creds refresh",
             kind=otel.span_kind.INTERNAL,
@@ -513,10 +538,28 @@ class _ObservedRefresh:
                 "n3xt_creds.source": t._source,
                 "server.address": t._server_address,
             },
+            start_time=self.started_ns,
         )
-        # The refresh span is current while the flow and its driver run (one thread, or
-        # one task): source reads and token requests become its children.
-        outer = otel.context.attach(otel.trace.set_span_in_context(self.span))
+        # Current while the flow and its driver run (one thread, or one task): source
+        # reads and token requests become its children.
+        self.outer = otel.context.attach(otel.trace.set_span_in_context(self.span))
+        parent = otel.trace.set_span_in_context(self.span)
+        for step, ended_ns in self.untraced_reads:
+            read = otel.tracer.start_span(
+                "n3xt_creds source read",
+                context=parent,
+                kind=otel.span_kind.INTERNAL,
+                attributes=self._read_attributes(step),
+                start_time=step.started_ns,
+            )
+            self._end_read_span(read, step, end_time=ended_ns)
+        self.untraced_reads = []
+
+    def run(self, flow: RefreshFlow) -> RefreshFlow:
+        started = time.perf_counter()
+        self.started_ns = time.time_ns()
+        if not self.lazy:
+            self._open()
         step: _Step | None = None
         error: BaseException | None = None
         try:
@@ -553,23 +596,33 @@ class _ObservedRefresh:
             raise
         finally:
             flow.close()
-            if step is not None and step.span is not None:  # cancelled mid-action
-                step.span.end()
-            if isinstance(error, Exception):
-                self._refresh_failed(error, started)
-            elif error is not None:  # cancelled (GeneratorExit, CancelledError): not a failure
-                self.span.add_event("cancelled")
-            otel.context.detach(outer)
+            self._finish(step, error, started)
+
+    def _finish(self, step: _Step | None, error: BaseException | None, started: float) -> None:
+        if step is not None and step.span is not None:  # cancelled mid-action
+            step.span.end()
+        if isinstance(error, CredentialsUnchanged):
+            pass  # a cool-down check that found nothing new: not a refresh
+        elif isinstance(error, Exception):
+            self._refresh_failed(error, started)
+        elif error is not None and self.span is not None:
+            self.span.add_event("cancelled")  # GeneratorExit, CancelledError: no failure
+        if self.span is not None:
+            self.otel.context.detach(self.outer)
             self.span.end()
 
     # -- a step: begin, I/O done, settled once the flow has decided ---------------------------
 
     def _begin(self, action: Action) -> tuple[_Step, Action]:
         otel, t = self.otel, self.t
-        parent = otel.trace.set_span_in_context(self.span)
+        if isinstance(action, SendTokenRequest) and self.span is None:
+            self._open()  # a cool-down check found new credentials: a rotation refresh
         if isinstance(action, ReadCredentials):
+            if self.span is None:
+                return _Step(action, None, None, action.reason), action
             if action.reason == "invalid_client":
                 self.span.add_event("invalid_client_reread")
+            parent = otel.trace.set_span_in_context(self.span)
             span = otel.tracer.start_span(
                 "n3xt_creds source read",
                 context=parent,
@@ -579,6 +632,7 @@ class _ObservedRefresh:
             token = otel.context.attach(otel.trace.set_span_in_context(span, parent))
             return _Step(action, span, token, action.reason), action
         if isinstance(action, SendTokenRequest):
+            parent = otel.trace.set_span_in_context(self.span)
             attributes: dict[str, Any] = {
                 "http.request.method": "POST",
                 "server.address": t._server_address,
@@ -632,6 +686,16 @@ class _ObservedRefresh:
         elif isinstance(step.action, ReadCredentials):
             self._settle_read(step, outcome)
 
+    def _read_attributes(self, step: _Step) -> dict[str, str]:
+        assert isinstance(step.action, ReadCredentials)
+        return {"n3xt_creds.source": self.t._source, "n3xt_creds.reason": step.action.reason}
+
+    def _end_read_span(self, span: Any, step: _Step, *, end_time: int | None = None) -> None:
+        if step.error is not None:
+            span.set_attribute("error.type", _error_type(step.error))
+            span.set_status(self.otel.status_error)
+        span.end(end_time=end_time)
+
     def _settle_read(self, step: _Step, outcome: object) -> None:
         otel, t = self.otel, self.t
         attributes: dict[str, str] = {"source": t._source}
@@ -641,9 +705,11 @@ class _ObservedRefresh:
             kind = "not_found" if isinstance(step.error, CredentialsNotFoundError) else "error"
             attributes["result"] = kind
             attributes["error.type"] = _error_type(step.error)
-            step.span.set_attribute("error.type", attributes["error.type"])
-            step.span.set_status(otel.status_error)
-            if step.reason != "invalid_client" and not isinstance(outcome, BaseException):
+            if (
+                step.reason != "invalid_client"
+                and self.span is not None
+                and not isinstance(outcome, BaseException)
+            ):
                 # The flow went on without the source: the last good credentials.
                 self.span.add_event(
                     "last_good_credentials", {"error.type": _error_type(step.error)}
@@ -651,7 +717,10 @@ class _ObservedRefresh:
                 self.span.set_attribute("n3xt_creds.last_good", True)
                 otel.last_good.add(1, {"source": t._source})
         otel.source_reads.add(1, attributes)
-        step.span.end()
+        if step.span is not None:
+            self._end_read_span(step.span, step)
+        else:
+            self.untraced_reads.append((step, time.time_ns()))
 
     def _settle_request(self, step: _Step, outcome: object) -> None:
         otel, t = self.otel, self.t

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from n3xt_creds import Credentials, InvalidClientError
+from n3xt_creds import Credentials, EnvSource, InvalidClientError
 from n3xt_creds.testing import Emulator, Fault, ManualClock
 from tests._poll import wait_until
 from tests.authenticator._otel import Sdk, exported_strings
@@ -340,6 +340,39 @@ def test_source_outage_uses_the_last_good_credentials(
     assert dict(refresh.attributes or {})["n3xt_creds.last_good"] is True
     read = [s for s in sdk.spans() if s.name == "n3xt_creds source read"][-1]
     assert read.status.status_code is StatusCode.ERROR
+
+
+def test_a_remembered_failure_then_rotated_credentials_at_the_source(
+    n3xt_emulator: Emulator, make_auth: MakeAuth, sdk: Sdk, creds: Credentials, clock: ManualClock
+) -> None:
+    # An env source is re-checked at every call of a cool-down: that must not become a
+    # refresh (or a trace) per call, only a source read each.
+    environ = {"N3XT_CLIENT_ID": creds.client_id, "N3XT_CLIENT_SECRET": "not-the-secret"}
+    auth = make_auth(clock=clock, source=EnvSource(environ=environ), **sdk.providers)
+    with pytest.raises(InvalidClientError):
+        auth.get_token()
+    for _ in range(5):
+        with pytest.raises(InvalidClientError):
+            auth.get_token()
+    assert n3xt_emulator.counters.token_requests_total == 1
+    assert sdk.value("n3xt_creds.token.cooldowns", error__type="InvalidClientError") == 1
+    assert sdk.value("n3xt_creds.token.remembered_failures", error__type="InvalidClientError") == 5
+    assert sdk.value("n3xt_creds.token.refreshes") == 1  # the failed one; no check counted
+    assert sdk.value("n3xt_creds.token.requests", result="invalid_client") == 1
+    assert sdk.value("n3xt_creds.source.reads", source="env", result="success") == 2 + 5
+    assert sdk.span_names() == {"n3xt_creds refresh": 1, "n3xt_creds source read": 2, "POST": 1}
+
+    environ["N3XT_CLIENT_SECRET"] = secret_of(creds)  # the operator fixes the secret
+    assert auth.get_token()
+    assert sdk.value("n3xt_creds.token.refreshes", trigger="rotation", result="success") == 1
+    rotation = [s for s in sdk.spans() if s.name == "n3xt_creds refresh"][-1]
+    assert dict(rotation.attributes or {})["n3xt_creds.trigger"] == "rotation"
+    children = [s for s in sdk.spans() if s.parent and s.parent.span_id == rotation.context.span_id]
+    assert sorted(s.name for s in children) == ["POST", "n3xt_creds source read"]
+    read = next(s for s in children if s.name == "n3xt_creds source read")
+    assert rotation.start_time is not None and read.start_time is not None
+    assert rotation.start_time <= read.start_time <= read.end_time  # type: ignore[operator]
+    assert dict(read.attributes or {})["n3xt_creds.reason"] == "cooldown_check"
 
 
 def test_async_refresh_records_the_same(
