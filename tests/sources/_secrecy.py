@@ -13,7 +13,10 @@ from ``error`` the ways a crash reporter or a curious handler reaches things:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import threading
 import traceback
 from collections.abc import Iterator
 from types import FrameType, TracebackType
@@ -94,3 +97,40 @@ def raised(call: Any) -> BaseException:
     except Exception as exc:
         return exc
     raise AssertionError(f"{call!r} did not raise")
+
+
+class ThreadRecords(logging.Handler):
+    """Every record logged in the creating thread (servers in other threads log elsewhere)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.lines.append(f"{record.name}: {record.getMessage()} {record.exc_text or ''}")
+
+
+@contextlib.contextmanager
+def debug_logging() -> Iterator[ThreadRecords]:
+    """Every logger at DEBUG, as an app chasing a third-party problem would set it."""
+    handler = ThreadRecords()
+    root = logging.getLogger()
+    loggers = [root] + [
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    saved = [(logger, logger.level, logger.disabled) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+        logger.disabled = False
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        for logger, level, disabled in saved:
+            logger.setLevel(level)
+            logger.disabled = disabled

@@ -4,56 +4,23 @@ context chain, no pickle. Real boto3 against moto's server (through the fault pr
 
 from __future__ import annotations
 
-import logging
 import pickle
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from n3xt_creds import RetryPolicy, SourceError
-from tests.sources._secrecy import assert_nothing_reachable, raised
+from tests.sources._secrecy import ThreadRecords, assert_nothing_reachable, debug_logging, raised
 
 pytestmark = pytest.mark.aws
 
 CANARY = "canary-aws-61f0-never-show"
 
 
-class _ThisThread(logging.Handler):
-    """Every record logged in the test's thread (moto's server threads log elsewhere)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.thread = threading.get_ident()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
-            self.lines.append(f"{record.name}: {record.getMessage()} {record.exc_text or ''}")
-
-
 @pytest.fixture
-def debug_everywhere() -> Iterator[_ThisThread]:
-    """Every logger at DEBUG, as an app chasing a boto3 problem would set it."""
-    handler = _ThisThread()
-    root = logging.getLogger()
-    loggers = [root] + [
-        logger
-        for logger in logging.root.manager.loggerDict.values()
-        if isinstance(logger, logging.Logger)
-    ]
-    saved = [(logger, logger.level, logger.disabled) for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.DEBUG)
-        logger.disabled = False
-    root.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-        for logger, level, disabled in saved:
-            logger.setLevel(level)
-            logger.disabled = disabled
+def debug_everywhere() -> Iterator[ThreadRecords]:
+    with debug_logging() as records:
+        yield records
 
 
 def test_botocore_debug_logs_of_our_read_carry_no_secret(

@@ -22,7 +22,7 @@ import pytest
 from n3xt_creds import CredentialsNotFoundError, RetryPolicy, SourceError
 from n3xt_creds.sources.options import SourceOptions
 from n3xt_creds.sources.vault import VaultAppRoleAuth, VaultTokenAuth, from_options
-from tests.sources._secrecy import assert_nothing_reachable, raised
+from tests.sources._secrecy import assert_nothing_reachable, debug_logging, raised
 from tests.sources.vault._support import RecordingSleep, StubServer, free_port, kv2_body
 
 CANARY = "canary-vault-3c7e-never-show"
@@ -285,3 +285,19 @@ def test_the_raw_token_is_not_left_on_the_hvac_client_between_reads(make_source,
     source = make_source(vault.url, path=path, auth=VaultTokenAuth(vault.root_token))
     assert source.get_credentials().client_id == "client-abc"
     assert source._client.adapter.token == ""
+
+
+def test_every_logger_at_debug_records_no_secret_and_no_token(make_source, vault) -> None:
+    """AppRole login (secret_id, token in the answer), a read (the secret), a renewal."""
+    role_id, secret_id = vault.approle()
+    path = vault.new_path()
+    vault.put(path, {"client_id": "client-abc", "client_secret": CANARY})
+    source = make_source(
+        vault.url, path=path, auth=VaultAppRoleAuth(role_id), environ={"VAULT_SECRET_ID": secret_id}
+    )
+    with debug_logging() as records:
+        assert source.get_credentials().client_secret.get_secret_value() == CANARY
+    assert records.lines, "DEBUG logging was not on"
+    token = source._keeper._lease.token.get_secret_value()
+    leaked = [line for line in records.lines if any(s in line for s in (CANARY, secret_id, token))]
+    assert leaked == []
