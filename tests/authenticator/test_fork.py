@@ -222,3 +222,101 @@ def test_prefork_workers_reset_stats_and_drop_the_masters_sockets(
         assert worker["stats_after_refresh"] == 1
         assert worker["worker_sockets"] == 1  # its own connection
         assert worker["fds_left_after_close"] == []  # and close() releases it
+
+
+TLS_SCRIPT = r"""
+import datetime, ipaddress, json, os, ssl, sys, tempfile, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+# A throwaway certificate for 127.0.0.1, trusted through SSL_CERT_FILE (httpx honours it).
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256()))
+directory = tempfile.mkdtemp()
+cert_file, key_file = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+with open(cert_file, "wb") as f:
+    f.write(cert.public_bytes(serialization.Encoding.PEM))
+with open(key_file, "wb") as f:
+    f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+os.environ["SSL_CERT_FILE"] = cert_file
+
+connections = []  # requests served, per accepted connection (in the parent)
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def setup(self):
+        super().setup()
+        self.served = [0]
+        connections.append(self.served)
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.served[0] += 1
+        body = json.dumps({"status_code": 200, "expires_in": 3600, "token_type": "bearer",
+                           "access_token": f"tok-{os.getpid()}-{time.monotonic_ns()}"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+context.load_cert_chain(cert_file, key_file)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+url = f"https://127.0.0.1:{server.server_address[1]}/v1/public/p/oauth2/token"
+
+from n3xt_creds import Authenticator, Credentials
+from n3xt_creds._core import transport
+
+class Source:
+    def get_credentials(self):
+        return Credentials("client-1", "secret-1")
+
+auth = Authenticator(Source(), token_url=url, api_hosts=["127.0.0.1"], timeout=5)
+auth.get_token()
+parent_socket = list(transport._OUR_SOCKETS)[0]
+pid = os.fork()
+if pid == 0:
+    closed_here = parent_socket.fileno() == -1
+    auth.invalidate()
+    auth.get_token()  # the child's own TLS connection
+    auth.close()
+    os._exit(0 if closed_here else 3)
+_, status = os.waitpid(pid, 0)
+auth.invalidate()
+auth.get_token()  # on the parent's TLS connection, if the child left it alone
+auth.close()
+server.shutdown()
+print(json.dumps({"child_exit": os.waitstatus_to_exitcode(status),
+                  "served_per_connection": [c[0] for c in connections]}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_leaves_the_parents_tls_connection_working(tmp_path: Path) -> None:
+    pytest.importorskip("cryptography")
+    script = tmp_path / "tls_fork.py"
+    script.write_text(TLS_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    verdict = json.loads(done.stdout.strip().splitlines()[-1])
+    assert verdict["child_exit"] == 0  # its copy was closed
+    # The parent's connection served both of its requests (no close_notify, no FIN from
+    # the child), and the child's request came on a connection of its own.
+    assert sorted(verdict["served_per_connection"]) == [1, 2]
