@@ -19,6 +19,9 @@ MockTransport, everything else the bundled emulator on 127.0.0.1.
 6. The first async refresh of a process: how long it blocks the event loop, in fresh
    interpreters (benchmarks/first_async_refresh.py), against a warm refresh of the
    same interpreter.
+7-8. The shared token cache (benchmarks/fleet.py): N worker processes cold-starting
+   together per backend (none = the per-process baseline, file, redis), and fleet
+   events (token lifetimes, a revocation, Redis killed) on redis.
 """
 
 from __future__ import annotations
@@ -417,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--latency", type=float, default=0.2, help="emulator token latency, seconds"
     )
+    parser.add_argument(
+        "--fleet-sizes", default="16,64,256", help="worker processes per fleet cold start"
+    )
     args = parser.parse_args(argv)
     n, rounds = (1000, 3) if args.quick else (4000, 15)
 
@@ -525,6 +531,10 @@ def main(argv: list[str] | None = None) -> int:
             ],
         )
     )
+    from fleet import bench_fleet, fleet_tables
+
+    sizes = [int(size) for size in args.fleet_sizes.split(",")]
+    print(fleet_tables(bench_fleet(sizes, args.latency, args.quick), _table))
     return 0
 
 

@@ -71,8 +71,8 @@ logger = logging.getLogger("n3xt_creds")
 STORE_BACKOFF = 5.0
 # Waiters re-read the store with full jitter around a delay that starts small (the
 # lease holder's token request takes a round trip to N3XT) and grows to a cap.
-_FIRST_POLL = 0.02
-_MAX_POLL = 0.1
+_FIRST_POLL = 0.01
+_MAX_POLL = 0.05
 _MAX_POLL_BACKGROUND = 0.5
 
 
@@ -148,12 +148,16 @@ def shared_tokens_for(
             f"(lookup/publish/release/drop/describe), not {type(cache).__name__}",
             key="shared_cache",
         )
-    if importlib.util.find_spec("cryptography") is None:
+    try:
+        # Loaded now, with the application, not inside its first token call.
+        importlib.import_module("cryptography.hazmat.primitives.ciphers.aead")
+        importlib.import_module("cryptography.hazmat.primitives.kdf.hkdf")
+    except ImportError:
         raise ConfigError(
             "shared_cache needs the cryptography package to encrypt entries: "
             "pip install 'n3xt-creds[cryptography]'",
             key="shared_cache",
-        )
+        ) from None
     return SharedTokens(
         cache,
         token_url=token_url,

@@ -12,7 +12,8 @@ round trip (a script):
 
 Connections use short socket timeouts (default 50 ms) and no client-side retries:
 a slow or dead Redis costs a caller about one timeout before it falls back to its
-own refresh. ``redis`` is imported when the first operation runs.
+own refresh. ``redis`` is imported when a RedisTokenCache is built (never by
+``import n3xt_creds``).
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ class RedisTokenCache:
             self._where = _describe_url(url, origin, owner)
         self._lock = threading.Lock()
         self._scripts: dict[str, Any] = {}
+        if client is None:
+            importlib.import_module("redis")  # with the application, not in its first token call
 
     # -- TokenCache ----------------------------------------------------------------------
 
