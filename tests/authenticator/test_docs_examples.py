@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = ["clients-httpx.md", "clients-requests.md", "clients-other.md", "deployment.md"]
+PAGES = [
+    "clients-httpx.md",
+    "clients-requests.md",
+    "clients-other.md",
+    "deployment.md",
+    "shared-cache.md",
+]
 RUNNABLE = re.compile(r"<!-- runnable -->\n```python\n(.*?)```", re.DOTALL)
 
 

@@ -177,14 +177,6 @@ class RedisTokenCache:
         """Host and port (never the password)."""
         return f"redis {self._where}"
 
-    def ping(self) -> float:
-        """Round-trip time of one PING, in seconds (for ``n3xt-creds check``)."""
-        import time  # noqa: PLC0415
-
-        started = time.perf_counter()
-        self._call(lambda client: client.ping())
-        return time.perf_counter() - started
-
     def __repr__(self) -> str:
         return f"RedisTokenCache({self._where})"
 
