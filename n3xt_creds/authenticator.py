@@ -36,6 +36,7 @@ import httpx
 from ._core.arguments import checked_token_url, positive_seconds
 from ._core.cache import CachedToken
 from ._core.hosts import HostAllowlist, is_loopback
+from ._core.logfields import fields
 from ._core.refresher import REFRESH_JITTER, Refresher
 from ._core.retry import RetryPolicy
 from ._core.shared.coordinator import SharedCacheStats, shared_tokens_for
@@ -252,7 +253,10 @@ class Authenticator(httpx.Auth):
             memory = self._cell.forget_failures()
             if dropped:
                 self._stats.record(AuthEvent("token_invalidated", reason="invalidate"))
-                logger.info("Cached N3XT token dropped (invalidate() called)")
+                logger.info(
+                    "Cached N3XT token dropped (invalidate() called)",
+                    extra=fields("token_invalidated", trigger="invalidate"),
+                )
                 if cached is not None:
                     self._drop_shared(cached.header)
             if memory is not None:
@@ -261,6 +265,7 @@ class Authenticator(httpx.Auth):
                     "invalidate() ended the remembered token refresh failure (%s): the "
                     "next call requests a token",
                     type(memory.error).__name__,
+                    extra=fields("cooldown_ended", trigger="invalidate", result="invalidate"),
                 )
             return True
         if not isinstance(token, str):
@@ -302,7 +307,10 @@ class Authenticator(httpx.Auth):
             self._telemetry.api_unauthorized(replayed=False)
             return
         if not isinstance(request.stream, httpx.ByteStream):
-            logger.info("API answered 401; not replaying: the request body was a stream")
+            logger.info(
+                "API answered 401; not replaying: the request body was a stream",
+                extra=fields("api_401_not_replayed", trigger="api_401", result="passed_through"),
+            )
             self._telemetry.api_unauthorized(replayed=False)
             return
         fresh: CachedToken = yield _NEED_TOKEN
@@ -331,7 +339,10 @@ class Authenticator(httpx.Auth):
         verdict = self._cell.api_rejected(header, self._clock())
         if verdict.dropped:
             self._stats.record(AuthEvent("token_invalidated", reason=reason))
-            logger.info("The API rejected the cached token (401); getting a new one")
+            logger.info(
+                "The API rejected the cached token (401); getting a new one",
+                extra=fields("api_401", trigger="api_401", result="replaced"),
+            )
             self._drop_shared(header)
         elif verdict.passed_through:
             self._stats.record(
@@ -343,6 +354,7 @@ class Authenticator(httpx.Auth):
                 "project, scope or audience?). The 401 goes to the caller; no new token is "
                 "requested for %.1f s",
                 max(0.0, self._cell.api_keep_until - self._clock()),
+                extra=fields("api_401_passed_through", trigger="api_401", result="passed_through"),
             )
         return verdict.replay
 
@@ -385,7 +397,10 @@ class Authenticator(httpx.Auth):
         if not self._api_rejected(sent):
             return response  # the API refuses every token: its 401 goes to the caller
         if request.body is not None and not isinstance(request.body, bytes | str):
-            logger.info("API answered 401; not replaying: the request body was a stream")
+            logger.info(
+                "API answered 401; not replaying: the request body was a stream",
+                extra=fields("api_401_not_replayed", trigger="api_401", result="passed_through"),
+            )
             return response
         fresh = self._current_sync().header
         # Free the connection before sending again (as requests' own digest auth does).

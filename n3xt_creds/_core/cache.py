@@ -42,6 +42,7 @@ import time
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from ..errors import AuthenticatorClosedError, N3XTCredsError
+from .logfields import fields
 from .token import Phase, Token
 
 if TYPE_CHECKING:
@@ -504,6 +505,7 @@ class TokenCell:
             "A token refresh started %.0f s ago never finished (was its event loop closed?); "
             "starting a new one",
             time.monotonic() - flight.started_at,
+            extra=fields("refresh_abandoned"),
         )
         return True
 

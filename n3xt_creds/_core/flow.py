@@ -23,6 +23,7 @@ import httpx
 from .._text import escape_controls
 from ..credentials import Credentials
 from ..errors import CredentialsNotFoundError, InvalidClientError, SourceError, TokenRequestError
+from .logfields import fields
 from .retry import RetryPolicy, backoff_delay, request_id_note
 from .token import (
     Token,
@@ -118,6 +119,7 @@ def refresh_flow(
     clock: Callable[[], float],
     rng: random.Random | None = None,
     reason: str = "refresh",
+    trigger: str | None = None,
     refresh_jitter: float = 0.0,
     only_if_changed: bool = False,
     rejected: Credentials | None = None,
@@ -142,14 +144,21 @@ def refresh_flow(
       ``refresh_jitter`` (see :func:`~n3xt_creds._core.token.token_windows`).
     * A token whose lifetime is shorter than the round trip that got it is returned
       all the same, with a warning: the callers waiting for it get it.
+    * ``trigger`` (why the refresh runs: ``cold``, ``stale``...) goes into the
+      structured fields of its log records (:mod:`~n3xt_creds._core.logfields`).
     """
     rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
     started = clock()
     deadline_at = started + policy.deadline
-    logger.debug("Token refresh started (reason=%s, token_url=%s)", reason, display_url(token_url))
+    logger.debug(
+        "Token refresh started (reason=%s, token_url=%s)",
+        reason,
+        display_url(token_url),
+        extra=fields("refresh_started", trigger=trigger),
+    )
 
     credentials = yield from (
-        _read_if_changed(rejected) if only_if_changed else _read_source(reason, last_good)
+        _read_if_changed(rejected) if only_if_changed else _read_source(reason, last_good, trigger)
     )
     attempt = 0  # token requests that count against max_attempts
     requests_sent = 0
@@ -189,6 +198,13 @@ def refresh_flow(
                     escape_controls(credentials.client_id, _ID_LIMIT),
                     credentials.client_secret.fingerprint,
                     escape_controls(credentials.source or "?", _ID_LIMIT),
+                    extra=fields(
+                        "refresh_succeeded",
+                        trigger=trigger,
+                        duration=elapsed,
+                        request_id=token.request_id,
+                        result="success",
+                    ),
                 )
                 return RefreshResult(token, credentials, requests_sent, elapsed)
 
@@ -197,19 +213,19 @@ def refresh_flow(
             attempt -= 1  # a rotated pair deserves its own try
             reread = yield from _reread_after_rejection(error, credentials)
             if isinstance(reread, InvalidClientError):
-                raise _failed(reread, requests_sent, started, clock) from None
+                raise _failed(reread, requests_sent, started, clock, trigger) from None
             credentials = reread
             continue
         if isinstance(error, InvalidClientError):
             raise _failed(
-                _still_rejected(error, credentials), requests_sent, started, clock
+                _still_rejected(error, credentials), requests_sent, started, clock, trigger
             ) from None
         if not error.retryable:
-            raise _failed(error, requests_sent, started, clock) from None
+            raise _failed(error, requests_sent, started, clock, trigger) from None
         delay = _next_delay(error, attempt, policy, rng, now=clock(), deadline_at=deadline_at)
         if delay is None:
             gave_up = _gave_up(error, requests_sent, clock() - started, policy)
-            raise _failed(gave_up, requests_sent, started, clock) from None
+            raise _failed(gave_up, requests_sent, started, clock, trigger) from None
         logger.warning(
             "Token request attempt %d failed (status=%s, request_id=%s, retryable=True, "
             "next retry in %.3f s, client_id=%s): %s",
@@ -219,6 +235,13 @@ def refresh_flow(
             delay,
             escape_controls(credentials.client_id, _ID_LIMIT),
             error,
+            extra=fields(
+                "token_request_retry",
+                trigger=trigger,
+                duration=clock() - sent_at,
+                request_id=error.request_id,
+                result="transient",
+            ),
         )
         yield Sleep(delay)
 
@@ -233,11 +256,14 @@ def _warn_if_expired_on_arrival(token: Token, round_trip: float) -> None:
             token.expires_in,
             round_trip,
             token.request_id,
+            extra=fields(
+                "token_expired_on_arrival", duration=round_trip, request_id=token.request_id
+            ),
         )
 
 
 def _read_source(
-    reason: str, last_good: Credentials | None
+    reason: str, last_good: Credentials | None, trigger: str | None
 ) -> Generator[Action, object, Credentials]:
     try:
         credentials = yield ReadCredentials(reason)
@@ -248,6 +274,7 @@ def _read_source(
                 "no last good credentials to fall back on",
                 type(exc).__name__,
                 escape_controls(exc),
+                extra=fields("source_failed", trigger=trigger, result="error"),
             )
             raise
         # Only our own message types reach the log: they are written never to hold a secret.
@@ -259,6 +286,7 @@ def _read_source(
             escape_controls(exc),
             escape_controls(last_good.client_id, _ID_LIMIT),
             last_good.client_secret.fingerprint,
+            extra=fields("last_good_credentials", trigger=trigger, result="last_good"),
         )
         return last_good
     return _checked(credentials)
@@ -280,6 +308,7 @@ def _read_if_changed(rejected: Credentials | None) -> Generator[Action, object, 
         "pair that failed: trying it before the cool-down ends",
         credentials.client_id,
         credentials.client_secret.fingerprint,
+        extra=fields("credentials_changed", trigger="rotation", result="changed"),
     )
     return credentials
 
@@ -294,6 +323,7 @@ def _reread_after_rejection(
         escape_controls(rejected.client_id, _ID_LIMIT),
         rejected.client_secret.fingerprint,
         request_id_note(error.request_id),
+        extra=fields("invalid_client_reread", request_id=error.request_id, result="invalid_client"),
     )
     try:
         fresh = _checked((yield ReadCredentials("invalid_client")))
@@ -310,6 +340,7 @@ def _reread_after_rejection(
                 "The source now serves client_id=%s (secret fingerprint=%s); retrying once",
                 escape_controls(fresh.client_id, _ID_LIMIT),
                 fresh.client_secret.fingerprint,
+                extra=fields("credentials_rotated", result="changed"),
             )
             return fresh
         return _still_rejected(error, rejected)
@@ -375,7 +406,11 @@ def _gave_up(
 
 
 def _failed(
-    error: TokenRequestError, requests_sent: int, started: float, clock: Callable[[], float]
+    error: TokenRequestError,
+    requests_sent: int,
+    started: float,
+    clock: Callable[[], float],
+    trigger: str | None,
 ) -> TokenRequestError:
     """Log the end of a failed refresh (one ERROR line) and return ``error`` to raise."""
     logger.error(
@@ -387,8 +422,22 @@ def _failed(
         error.request_id,
         error.retryable,
         error,
+        extra=fields(
+            "refresh_failed",
+            trigger=trigger,
+            duration=clock() - started,
+            request_id=error.request_id,
+            result=_result_of(error),
+        ),
     )
     return error
+
+
+def _result_of(error: TokenRequestError) -> str:
+    """A failed refresh's ``result`` log field, in the token-request metric's words."""
+    if isinstance(error, InvalidClientError):
+        return "invalid_client"
+    return "transient" if error.retryable else "rejected"
 
 
 def _checked(credentials: object) -> Credentials:

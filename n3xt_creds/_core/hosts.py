@@ -29,6 +29,7 @@ from typing import Any
 
 from .._text import escape_controls
 from ..errors import ConfigError
+from .logfields import fields
 
 __all__ = ["HostAllowlist", "is_loopback"]
 
@@ -148,6 +149,7 @@ class HostAllowlist:
             escape_controls(scheme, 20),
             escape_controls(host, 260),
             reason,
+            extra=fields("token_withheld", result="not_allowed"),
         )
 
     def reset_after_fork(self) -> None:

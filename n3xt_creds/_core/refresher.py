@@ -32,6 +32,7 @@ from .flow import (
     run_async,
     run_sync,
 )
+from .logfields import fields
 from .retry import RetryPolicy
 from .shared.coordinator import SharedTokens, drive_async, drive_sync
 from .stats import AuthEvent, StatsRecorder
@@ -238,6 +239,7 @@ class Refresher:
                 "Token refresh failed (%s); keeping the current token, valid for %.0f s more",
                 type(error).__name__,
                 still_valid.token.expires_at - self._clock(),
+                extra=fields("refresh_failed_token_kept", result="kept_token"),
             )
             return still_valid
         raise _copy_for_this_caller(error)
@@ -266,6 +268,7 @@ class Refresher:
             refresh_jitter=self._refresh_jitter,
             only_if_changed=check,
             rejected=flight.rejected,
+            trigger=trigger,
         )
         return self._telemetry.observe(flow, trigger=trigger)
 
@@ -365,7 +368,10 @@ class Refresher:
         remembered = self.cell.memory is not None
         self.cell.finish(flight, CachedToken(result.token), None, now=self._clock())
         if remembered:
-            logger.info("Token refresh succeeded again: the remembered failure is over")
+            logger.info(
+                "Token refresh succeeded again: the remembered failure is over",
+                extra=fields("cooldown_ended", result="success"),
+            )
             self._stats.record(AuthEvent("cooldown_ended", reason="success"))
         now = self._clock()
         if now >= result.token.expires_at:
@@ -401,6 +407,11 @@ class Refresher:
                 memory.failures,
                 type(error).__name__,
                 memory.cooldown,
+                extra=fields(
+                    "cooldown_started",
+                    request_id=getattr(error, "request_id", None),
+                    result="failure",
+                ),
             )
             self._stats.record(
                 AuthEvent(
@@ -421,6 +432,13 @@ class Refresher:
                 type(error).__name__,
                 request_id,
                 BACKGROUND_RETRY_INTERVAL,
+                extra=fields(
+                    "background_refresh_failed",
+                    trigger="stale",
+                    duration=duration,
+                    request_id=request_id,
+                    result="failure",
+                ),
             )
         else:
             # The callers get the exception, and the flow logged the ERROR line already.
@@ -429,6 +447,9 @@ class Refresher:
                 duration,
                 type(error).__name__,
                 request_id,
+                extra=fields(
+                    "refresh_failed", duration=duration, request_id=request_id, result="failure"
+                ),
             )
         self._stats.record(
             AuthEvent(

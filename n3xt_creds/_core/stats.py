@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
+from .logfields import fields
+
 if TYPE_CHECKING:
     from .telemetry import Telemetry
 
@@ -150,7 +152,11 @@ class StatsRecorder:
             self._on_event(event)
         except Exception:
             # A broken metrics hook must not break authentication.
-            logger.exception("n3xt_creds on_event hook raised on a %s event", event.kind)
+            logger.exception(
+                "n3xt_creds on_event hook raised on a %s event",
+                event.kind,
+                extra=fields("on_event_hook_failed"),
+            )
 
     def reset_after_fork(self) -> None:
         """In a forked child: a new lock (the parent's may have been held at fork) and

@@ -66,6 +66,7 @@ from .flow import (
     SendTokenRequest,
     Sleep,
 )
+from .logfields import fields
 from .token import TokenResponse
 
 if TYPE_CHECKING:
@@ -281,6 +282,7 @@ def _otel_for(meter_provider: Any, tracer_provider: Any) -> _Otel | None:
                     "not recorded",
                     type(exc).__name__,
                     exc,
+                    extra=fields("telemetry_setup_failed"),
                 )
                 raise _NotNow from None
         return _loaded[key]

@@ -26,6 +26,7 @@ from .._secret import Secret
 from .._text import escape_controls
 from ..credentials import Credentials
 from ..errors import TokenRequestError
+from .logfields import fields
 from .retry import (
     display_url,
     header_value,
@@ -397,7 +398,9 @@ def _token_from_body(
     token_type = body.get("token_type")
     if token_type is None:
         logger.warning(
-            "The token answer has no token_type; assuming bearer%s", request_id_note(request_id)
+            "The token answer has no token_type; assuming bearer%s",
+            request_id_note(request_id),
+            extra=fields("token_answer_defaulted", request_id=request_id),
         )
         token_type = "bearer"
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
@@ -430,6 +433,7 @@ def _expires_in(value: object, request_id: str | None) -> float | str:
             "The token answer has no expires_in; assuming %g s as N3XT documents%s",
             DEFAULT_EXPIRES_IN,
             request_id_note(request_id),
+            extra=fields("token_answer_defaulted", request_id=request_id),
         )
         return DEFAULT_EXPIRES_IN
     if isinstance(value, bool):

@@ -17,6 +17,7 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from n3xt_creds import Credentials, EnvSource, InvalidClientError
+from n3xt_creds._core.logfields import FIELDS
 from n3xt_creds.testing import Emulator, Fault, ManualClock
 from tests._poll import wait_until
 from tests.authenticator._otel import Sdk, exported_strings
@@ -478,6 +479,40 @@ def test_nothing_secret_in_any_exported_attribute_event_or_log_field(
         for secret in secrets:
             assert secret not in text, text
     assert len(exported) > 50  # the scan saw everything above
+
+
+def test_log_records_carry_the_same_fields(
+    n3xt_emulator: Emulator, make_auth: MakeAuth, sdk: Sdk, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="n3xt_creds")
+    n3xt_emulator.inject_fault(Fault.UNAVAILABLE)
+    auth = make_auth(**sdk.providers)
+    auth.get_token()
+    auth.invalidate()
+    auth.get_token()
+    ours = [r for r in caplog.records if r.name == "n3xt_creds"]
+    assert ours
+    for record in ours:
+        assert {name: hasattr(record, name) for name in FIELDS} == dict.fromkeys(FIELDS, True)
+    by_event = {}
+    for record in ours:
+        by_event.setdefault(record.event, []).append(record)  # type: ignore[attr-defined]
+    retry = by_event["token_request_retry"][0]
+    assert (retry.trigger, retry.result) == ("cold", "transient")  # type: ignore[attr-defined]
+    assert retry.getMessage().startswith("Token request attempt 1 failed (status=503")
+    succeeded = by_event["refresh_succeeded"]
+    assert [(r.trigger, r.result) for r in succeeded] == [  # type: ignore[attr-defined]
+        ("cold", "success"),
+        ("invalidate", "success"),
+    ]
+    posts = [
+        s for s in sdk.spans() if s.name == "POST" and s.status.status_code is StatusCode.UNSET
+    ]
+    assert [r.request_id for r in succeeded] == [  # type: ignore[attr-defined]
+        dict(s.attributes or {})["n3xt_creds.request_id"] for s in posts
+    ]
+    assert all(isinstance(r.duration, float) and r.duration >= 0 for r in succeeded)  # type: ignore[attr-defined]
+    assert by_event["token_invalidated"][0].trigger == "invalidate"  # type: ignore[attr-defined]
 
 
 def test_client_id_only_when_opted_in(make_auth: MakeAuth, sdk: Sdk, creds: Credentials) -> None:

@@ -41,6 +41,7 @@ from ...credentials import Credentials
 from ...errors import ConfigError
 from ..cache import CachedToken
 from ..flow import RefreshResult
+from ..logfields import fields
 from ..token import Phase
 from .base import (
     EntryKey,
@@ -433,6 +434,7 @@ class SharedTokens:
             self.cache.describe(),
             condition,
             detail,
+            extra=fields("shared_cache_failure", result=condition),
         )
 
     def _recovered(self) -> None:
@@ -440,7 +442,11 @@ class SharedTokens:
             if not any(c for c in self._warned if not c.startswith("entry_")):
                 return
             self._warned = {c for c in self._warned if c.startswith("entry_")}
-        logger.info("Shared token cache (%s) answers again", self.cache.describe())
+        logger.info(
+            "Shared token cache (%s) answers again",
+            self.cache.describe(),
+            extra=fields("shared_cache_recovered"),
+        )
 
     def _count(self, name: str) -> None:
         with self._lock:
