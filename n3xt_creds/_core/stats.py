@@ -120,6 +120,10 @@ class StatsRecorder:
         self._on_event = on_event
         self._telemetry = telemetry
         self._lock = threading.Lock()
+        self._zero()
+
+    def _zero(self) -> None:
+        """Every counter from zero: at construction, and in a forked child."""
         self.refreshes = 0
         self.failures = 0
         self.replays = 0
@@ -162,7 +166,4 @@ class StatsRecorder:
         """In a forked child: a new lock (the parent's may have been held at fork) and
         counters from zero, so each worker reports its own refreshes, not the master's."""
         self._lock = threading.Lock()
-        self.refreshes = 0
-        self.failures = 0
-        self.replays = 0
-        self.last_refresh_seconds = None
+        self._zero()

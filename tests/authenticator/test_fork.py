@@ -11,11 +11,13 @@ import json
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 
 from n3xt_creds import Credentials
+from n3xt_creds._core.stats import AuthEvent, EventKind, StatsRecorder
 from n3xt_creds.testing import Emulator
 from tests.authenticator._support import secret_of
 
@@ -320,3 +322,16 @@ def test_a_child_leaves_the_parents_tls_connection_working(tmp_path: Path) -> No
     # The parent's connection served both of its requests (no close_notify, no FIN from
     # the child), and the child's request came on a connection of its own.
     assert sorted(verdict["served_per_connection"]) == [1, 2]
+
+
+def test_every_counter_restarts_from_zero_after_fork() -> None:
+    # Every event kind once, then the at-fork reset: nothing of the parent's remains.
+    recorder = StatsRecorder(None)
+    for kind in typing.get_args(EventKind):
+        recorder.record(AuthEvent(kind, duration=0.5))
+    counters = {k: v for k, v in vars(recorder).items() if not k.startswith("_")}
+    assert any(counters.values())
+    recorder.reset_after_fork()
+    assert {k: v for k, v in vars(recorder).items() if not k.startswith("_")} == dict.fromkeys(
+        counters, 0
+    ) | {"last_refresh_seconds": None}

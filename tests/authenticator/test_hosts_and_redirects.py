@@ -269,3 +269,9 @@ def test_a_sidecar_on_localhost_never_gets_a_production_token(
     assert seen == [None, None]
     assert source.reads == 0  # no token was even fetched
     assert "when api_hosts lists it" in caplog.text
+
+
+def test_a_trailing_dot_localhost_token_url_is_not_loopback(source: SwitchableSource) -> None:
+    # "localhost." is resolved through DNS: plain http there would cross the network.
+    with pytest.raises(ConfigError, match="must use https"):
+        Authenticator(source, token_url="http://localhost./v1/public/p/oauth2/token")
