@@ -1,4 +1,4 @@
-"""pytest plugin: the ``n3xt_emulator`` fixture, registered via the ``pytest11`` entry point.
+"""pytest plugin: the ``n3xt_emulator`` and ``n3xt_app_env`` fixtures (``pytest11`` entry point).
 
 One emulator server is started per test session, the first time a test asks for it, and
 stopped at the end of the session; each test gets it freshly ``reset()`` (no clients, no
@@ -16,7 +16,7 @@ import pytest
 if TYPE_CHECKING:
     from .emulator import Emulator
 
-__all__ = ["n3xt_emulator"]
+__all__ = ["n3xt_app_env", "n3xt_emulator"]
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +42,35 @@ def n3xt_emulator(_n3xt_emulator_session: Emulator) -> Emulator:
     """
     _n3xt_emulator_session.reset()
     return _n3xt_emulator_session
+
+
+#: Variables of the developer's shell that would change which settings an app reads.
+_DEVELOPER_CHOICES = ("N3XT_CREDS_",)
+
+
+@pytest.fixture
+def n3xt_app_env(n3xt_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point the app under test at the emulator through the variables it reads in production.
+
+    Sets ``N3XT_CLIENT_ID`` / ``N3XT_CLIENT_SECRET`` (a fresh client of the emulator),
+    ``N3XT_CREDS_TOKEN_URL`` (the emulator) and ``N3XT_CREDS_SOURCE=env``, and removes
+    every other ``N3XT_CREDS_*`` variable of the developer's shell (``N3XT_CREDS_ENV``,
+    ``N3XT_CREDS_SETTINGS``, a leftover ``N3XT_CREDS_SOURCES__...``), so an unchanged
+    ``from_settings()`` or ``from_dynaconf()`` in the app authenticates to the emulator
+    whatever the shell says. Everything is restored after the test. Returns the variables
+    it set (``env["N3XT_CLIENT_ID"]`` is the client the API will see)::
+
+        def test_app_lists_payments(n3xt_app_env, n3xt_emulator):
+            app = create_app()                      # calls n3xt_creds.from_settings()
+            assert app.list_payments() == [...]
+            assert n3xt_emulator.counters.token_requests == {"success": 1}
+    """
+    import os  # noqa: PLC0415 - the plugin module stays import-light
+
+    for name in list(os.environ):
+        if name.startswith(_DEVELOPER_CHOICES):
+            monkeypatch.delenv(name)
+    variables = n3xt_emulator.environ()
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return variables

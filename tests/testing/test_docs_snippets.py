@@ -1,0 +1,98 @@
+"""Every Python snippet of README.md and docs/ runs, or at least could.
+
+* Every ``python`` block compiles, and the blocks of a page, read in order as one
+  module, use no name they never define or import (ruff's F821): no top-level
+  ``await``, no missing ``from n3xt_creds.settings import SourceRegistry``.
+* Blocks that define ``test_*`` functions are executed and each test is called with the
+  pytest fixtures it names (``n3xt_emulator``, ``n3xt_app_env``, ``monkeypatch``...).
+* Blocks marked ``<!-- runnable -->`` are executed as they are, offline (the client
+  pages' examples are also checked for their output in
+  tests/authenticator/test_docs_examples.py).
+* Blocks marked ``<!-- signature -->`` list a call signature, not code: skipped.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"(<!-- (?:runnable|signature) -->\n)?```python\n(.*?)```", re.DOTALL)
+RUFF = Path(sys.executable).parent / "ruff"
+
+
+def blocks(page: Path) -> list[tuple[bool, str]]:
+    """``(runnable, code)`` of each python block; ``<!-- signature -->`` blocks (an API's
+    call signature, like ``Authenticator(source, *, token_url, ...)``) are not code."""
+    return [
+        ("runnable" in mark, code)
+        for mark, code in BLOCK.findall(page.read_text(encoding="utf-8"))
+        if "signature" not in mark
+    ]
+
+
+SNIPPETS = [
+    (f"{page.relative_to(ROOT)}#{number}", runnable, code)
+    for page in PAGES
+    for number, (runnable, code) in enumerate(blocks(page), 1)
+]
+
+
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if blocks(p)], ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_page_snippets_compile_and_define_every_name(page: Path) -> None:
+    module = ""
+    for number, (_, code) in enumerate(blocks(page), 1):
+        compile(code, f"{page.name}#{number}", "exec")  # a SyntaxError names the block
+        module += f"# --- block {number}\n{code}\n"
+    result = subprocess.run(
+        [
+            str(RUFF),
+            "check",
+            "--no-cache",
+            "--isolated",
+            "--select",
+            "F821",
+            "--output-format",
+            "concise",
+            "--stdin-filename",
+            page.with_suffix(".py").name,
+            "-",
+        ],
+        input=module,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, f"{page.name}: undefined names:\n{result.stdout}"
+
+
+@pytest.mark.parametrize(
+    ("where", "code"),
+    [(w, c) for w, _, c in SNIPPETS if re.search(r"^def test_\w+\(", c, re.MULTILINE)],
+)
+def test_snippets_that_are_tests_pass(where: str, code: str, request: pytest.FixtureRequest):
+    namespace: dict[str, object] = {"__name__": "__docs_test__"}
+    exec(compile(code, where, "exec"), namespace)
+    tests = [v for k, v in namespace.items() if k.startswith("test_") and callable(v)]
+    assert tests
+    for test in tests:
+        names = inspect.signature(test).parameters
+        test(**{name: request.getfixturevalue(name) for name in names})
+
+
+@pytest.mark.parametrize(
+    ("where", "code"),
+    [(w, c) for w, runnable, c in SNIPPETS if runnable and "clients-" not in w],
+)
+def test_runnable_snippets_run(where: str, code: str, capsys: pytest.CaptureFixture[str]):
+    exec(compile(code, where, "exec"), {"__name__": "__docs_example__"})
+    capsys.readouterr()
