@@ -244,3 +244,26 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
         check=False,
         env=env,
     )
+
+
+def test_global_table_and_local_file_layer_like_dynaconf(write_settings, tmp_path):
+    path = write_settings(
+        f"""
+        [default]
+        token_url = "{URL}"
+        timeout = 3
+        [production]
+        timeout = 4
+        source = "file"
+        [global]
+        refresh_margin = 90
+        """
+    )
+    (tmp_path / "settings.local.toml").write_text("[production]\ntimeout = 5\n")
+    settings = load_settings(path, "production", environ={})
+    assert "global" not in settings.environments
+    assert settings.refresh_margin == 90.0
+    assert settings.origin("refresh_margin") == f"{path} [global]"
+    assert settings.timeout == 5.0
+    assert settings.origin("timeout") == f"{tmp_path / 'settings.local.toml'} [production]"
+    assert settings.source == "file"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,40 @@ def test_snippets_that_are_tests_pass(where: str, code: str, request: pytest.Fix
 def test_runnable_snippets_run(where: str, code: str, capsys: pytest.CaptureFixture[str]):
     exec(compile(code, where, "exec"), {"__name__": "__docs_example__"})
     capsys.readouterr()
+
+
+SHELL_BLOCK = re.compile(
+    r"<!-- shell: runs in tests/testing/test_docs_snippets.py -->\n```sh\n(.*?)```", re.DOTALL
+)
+
+
+@pytest.mark.aws
+def test_aws_trying_it_locally_runs_as_written(tmp_path: Path) -> None:
+    (script,) = SHELL_BLOCK.findall((ROOT / "docs" / "aws.md").read_text(encoding="utf-8"))
+    moto_port, emulator_port = _free_port(), _free_port()
+    script = script.replace("5000", str(moto_port)).replace("8400", str(emulator_port))
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    }
+    result = subprocess.run(
+        ["bash", "-c", f"set -e\ntrap 'kill $(jobs -p) 2>/dev/null' EXIT\n{script}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[ok  ] token" in result.stdout
+    assert result.stdout.rstrip().endswith("OK")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
