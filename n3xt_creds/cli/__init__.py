@@ -49,6 +49,7 @@ examples:
   N3XT_CREDS_SOURCE=file n3xt-creds check --json     # as a machine would
   n3xt-creds config --settings deploy/settings.toml  # effective settings + origins
   n3xt-creds config --section n3xt                   # our [<env>.n3xt] tables of the app's file
+  ENV_FOR_DYNACONF=production n3xt-creds check --dynaconf app:settings   # a dynaconf app
   n3xt-creds emulator --port 8400                    # local N3XT for development
   n3xt-creds demo                                    # the whole flow, offline
 
@@ -78,6 +79,12 @@ def _common() -> argparse.ArgumentParser:
         "--section",
         metavar="NAME",
         help="read our keys from the [<env>.NAME] tables of a file the app shares",
+    )
+    group.add_argument(
+        "--dynaconf",
+        metavar="MODULE:ATTR",
+        help="use the app's own Dynaconf object (e.g. myapp.config:settings) and its "
+        "`n3xt` section (or --section), in its current environment",
     )
     return common
 

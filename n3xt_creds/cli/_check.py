@@ -104,8 +104,12 @@ def run_check(args: argparse.Namespace) -> int:
 
 def _run_all_envs(args: argparse.Namespace) -> int:
     """Validate every environment of the file, offline; one line per environment."""
-    if args.env:
-        raise ConfigError("--all-envs checks every environment: leave out --env", key="env")
+    if args.env or args.dynaconf:
+        raise ConfigError(
+            "--all-envs checks every environment of a settings file: leave out --env and "
+            "--dynaconf",
+            key="env",
+        )
     results = check_environments(args.settings, section=args.section)
     failed = [env for env, error in results if error is not None]
     code = EXIT_CONFIG if failed else EXIT_OK

@@ -34,6 +34,7 @@ from ..errors import ConfigError, InvalidClientError
 from ..settings import build_authenticator, build_source, load_settings
 from ..testing import Emulator
 from ..testing._foreground import serve_until_stopped
+from ._load import load
 
 __all__ = ["DEMO_ENV", "add_emulator_arguments", "run_demo", "run_emulator"]
 
@@ -135,7 +136,7 @@ def _emulator_address(args: argparse.Namespace) -> tuple[int, str, str]:
     if args.port is not None:
         return args.port, project, "port from --port"
     try:
-        settings = load_settings(args.settings, args.env, section=args.section)
+        settings, _, _ = load(args)
     except ConfigError as exc:
         first = str(exc).splitlines()[0]
         return _DEFAULT_PORT, project, f"default port; settings not used: {first}"

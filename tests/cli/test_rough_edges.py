@@ -134,3 +134,53 @@ def test_check_all_envs_json(call_cli, settings_file):
     report = json.loads(out)
     assert set(report["environments"]) == {"default", "development", "production"}
     assert all(item["ok"] for item in report["environments"].values())
+
+
+DYNACONF_APP = """
+from pathlib import Path
+
+from dynaconf import Dynaconf
+
+settings = Dynaconf(
+    root_path=Path(__file__).parent,
+    settings_files=["settings.toml"],
+    environments=True,
+    envvar_prefix="MYAPP",
+)
+"""
+DYNACONF_SETTINGS = """
+[default]
+page_size = 50
+[default.n3xt]
+token_url = "{token_url}"
+[default.n3xt.sources.env]
+client_id_var = "CLI_CLIENT_ID"
+client_secret_var = "CLI_CLIENT_SECRET"
+[production.n3xt]
+dynaconf_merge = true
+timeout = 4
+"""
+
+
+def test_dynaconf_flag_reads_the_apps_object(run_cli, tmp_path, client_env):
+    (tmp_path / "dynapp.py").write_text(DYNACONF_APP)
+    (tmp_path / "settings.toml").write_text(
+        DYNACONF_SETTINGS.format(token_url=client_env["N3XT_CREDS_TOKEN_URL"])
+    )
+    env = {k: v for k, v in client_env.items() if k != "N3XT_CREDS_TOKEN_URL"}
+    env["ENV_FOR_DYNACONF"] = "production"
+    result = run_cli("config", "--json", "--dynaconf", "dynapp:settings", env=env)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["settings"] == "settings.toml [production.n3xt]"
+    assert document["values"]["timeout"] == {
+        "value": 4.0,
+        "origin": "settings.toml [production.n3xt]",
+    }
+    assert document["values"]["token_url"]["origin"] == "settings.toml [default.n3xt]"
+    result = run_cli("check", "--dynaconf", "dynapp:settings", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert CANARY not in result.stdout + result.stderr
+    result = run_cli("token", "--dynaconf", "dynapp:nope", env=env)
+    assert result.returncode == 2
+    assert "has no attribute 'nope'" in result.stderr
