@@ -196,3 +196,45 @@ def test_paths_are_shown_as_the_user_names_them(app, tmp_path: Path):
     settings = load_dynaconf(app(), environ={})
     assert settings.path == Path("settings.toml")
     assert (tmp_path / settings.path).is_file()
+
+
+def test_default_prefix_variables_are_named_as_set(app, monkeypatch, tmp_path):
+    from dynaconf import Dynaconf
+
+    app()  # writes settings.toml in the working directory
+    monkeypatch.setenv("DYNACONF_N3XT__SOURCE", "file")
+    settings = load_dynaconf(
+        Dynaconf(root_path=str(tmp_path), settings_files=["settings.toml"], environments=True),
+        environ={},
+    )
+    assert settings.source == "file"
+    assert settings.origin("source") == "environment variable DYNACONF_N3XT__SOURCE"
+
+
+@pytest.mark.vault
+def test_a_secret_from_dynacons_vault_loader_is_refused(app, vault, tmp_path):
+    from dynaconf import Dynaconf
+
+    app()
+    folder = f"dynaconf-{vault.new_path().rsplit('/', 1)[-1]}"
+    vault.put(
+        f"{folder}/development",
+        {"n3xt": {"dynaconf_merge": True, "sources": {"env": {"client_secret": CANARY}}}},
+    )
+    settings = Dynaconf(
+        root_path=str(tmp_path),
+        settings_files=["settings.toml"],
+        environments=True,
+        vault_enabled_for_dynaconf=True,
+        vault_for_dynaconf={"url": vault.url},
+        vault_root_token_for_dynaconf=vault.root_token,
+        vault_path_for_dynaconf=folder,
+        vault_mount_point_for_dynaconf="secret",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_dynaconf(settings, environ={})
+    message = str(info.value)
+    assert CANARY not in message
+    assert "`sources.env.client_secret` holds a secret value" in message
+    assert "dynaconf vault loader" in message
+    assert "N3XT_CLIENT_SECRET" in message
