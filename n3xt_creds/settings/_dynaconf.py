@@ -26,7 +26,7 @@ from typing import Any
 from .. import _environ
 from ..errors import ConfigError
 from ..sources.options import is_secret_key
-from ._load import RawSettings, apply_environ, merge
+from ._load import MAX_DEPTH, RawSettings, apply_environ, merge
 
 __all__ = ["read_dynaconf"]
 
@@ -68,7 +68,7 @@ def read_dynaconf(settings: Any, section: str, environ: Mapping[str, str]) -> Ra
         )
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
-    merge(values, value, origins, "dynaconf settings")
+    merge(values, _evaluated(value, label=f"[{env}.{section}]"), origins, "dynaconf settings")
     history = _History(settings, section, env, environments_on)
     for dotted in list(origins):
         origins[dotted] = history.origin(dotted)
@@ -104,6 +104,18 @@ def _refuse_second_selector(
             key="env",
             env=env,
         )
+
+
+def _evaluated(value: Any, *, label: str, depth: int = 0) -> Any:
+    """Plain data, with dynaconf's lazy values (``@format``, ``@jinja``) evaluated the way
+    the application would see them: item access evaluates, iterating values does not."""
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"dynaconf settings {label}: nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, Mapping):
+        return {str(k): _evaluated(value[k], label=label, depth=depth + 1) for k in list(value)}
+    if isinstance(value, (list, tuple)):
+        return [_evaluated(value[i], label=label, depth=depth + 1) for i in range(len(value))]
+    return value
 
 
 def _holds_any_secret(values: Mapping[str, Any]) -> bool:

@@ -238,3 +238,14 @@ def test_a_secret_from_dynacons_vault_loader_is_refused(app, vault, tmp_path):
     assert "`sources.env.client_secret` holds a secret value" in message
     assert "dynaconf vault loader" in message
     assert "N3XT_CLIENT_SECRET" in message
+
+
+def test_lazy_values_are_read_as_the_app_reads_them(app):
+    text = APP_SETTINGS.replace(
+        'token_url = "https://authn.alpha.n3xt.io/v1/public/p-1/oauth2/token"',
+        'token_url = "@format https://authn.alpha.n3xt.io/v1/public/{this.project}/oauth2/token"\n'
+        'timeout = "@int 7"',
+    ).replace("page_size = 50", 'page_size = 50\nproject = "p-9"')
+    settings = load_dynaconf(app(text), environ={})
+    assert settings.token_url == "https://authn.alpha.n3xt.io/v1/public/p-9/oauth2/token"
+    assert settings.timeout == 7.0
