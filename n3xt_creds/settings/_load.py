@@ -58,6 +58,8 @@ _PREFIX = _environ.SETTINGS_PREFIX + "_"
 # Variables with the prefix that choose *which* settings, rather than being settings.
 _CONTROL_VARIABLES = frozenset({_environ.SETTINGS_ENV, _environ.SETTINGS_FILE})
 _PLAIN_TYPES = (str, int, float, bool, list, dict)
+# dynaconf's instructions inside a table, not settings (a file shared with a dynaconf app).
+_DYNACONF_MARKERS = frozenset({"dynaconf_merge", "dynaconf_merge_unique"})
 # dynaconf's names for the layers that are not environments.
 _DEFAULT, _GLOBAL = "default", "global"
 
@@ -334,6 +336,8 @@ def _merge(
         )
     for raw_key, value in table.items():
         key = str(raw_key).lower()
+        if key in _DYNACONF_MARKERS:
+            continue  # dynaconf's merge marker in a shared file: our tables always deep-merge
         dotted = f"{prefix}{key}"
         if isinstance(value, Mapping):
             if not isinstance(into.get(key), dict):

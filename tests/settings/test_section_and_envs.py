@@ -29,6 +29,7 @@ token_url = "{URL}"
 workers = 16
 
 [production.n3xt]
+dynaconf_merge = true   # the app's dynaconf needs it; for us tables always deep-merge
 source = "file"
 
 [production.n3xt.sources.file]
