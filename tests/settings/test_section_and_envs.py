@@ -268,3 +268,17 @@ def test_global_table_and_local_file_layer_like_dynaconf(write_settings, tmp_pat
     assert settings.timeout == 5.0
     assert settings.origin("timeout") == f"{tmp_path / 'settings.local.toml'} [production]"
     assert settings.source == "file"
+
+
+@pytest.mark.parametrize(
+    ("table", "line"),
+    [
+        ("vault", "timeout = 1e12"),
+        ("aws", "max_attempts = 10000000000"),
+        ("aws", "read_timeout = 1e300"),
+    ],
+)
+def test_source_numbers_are_bounded_in_every_environment(write_settings, table, line):
+    path = write_settings(f'[default]\ntoken_url = "{URL}"\n[default.sources.{table}]\n{line}\n')
+    with pytest.raises(ConfigError, match=r"must be at most"):
+        load_settings(path, environ={})
