@@ -497,11 +497,11 @@ class TokenHttp:
         import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
         self._check_open()
+        if not _async_ready:  # a client passed in would import anyio on the loop too
+            await asyncio.to_thread(_prepare_async_http)
         if self._user_async_client is not None:
             yield self._user_async_client
             return
-        if not _async_ready:
-            await asyncio.to_thread(_prepare_async_http)
         yield await _LOOP_POOLS.client()
 
     async def asend(self, client: httpx.AsyncClient, action: SendTokenRequest) -> TokenResponse:

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from n3xt_creds import Credentials
 from n3xt_creds.testing import Emulator
 from tests.authenticator._support import secret_of
@@ -29,7 +31,11 @@ class Source:
     def get_credentials(self):
         return Credentials(os.environ["T_CLIENT_ID"], os.environ["T_CLIENT_SECRET"])
 
-auth = Authenticator(Source(), token_url=sys.argv[1], timeout=5)
+client = None
+if sys.argv[2] == "injected":
+    import httpx
+    client = httpx.AsyncClient()  # made before the loop: what an app's startup does
+auth = Authenticator(Source(), token_url=sys.argv[1], timeout=5, async_http_client=client)
 
 async def main():
     global loop_thread
@@ -38,6 +44,8 @@ async def main():
     await auth.aget_token()
     loop_thread = None
     await auth.aclose()
+    if client is not None:
+        await client.aclose()
 
 asyncio.run(main())
 heavy = ("httpcore", "anyio", "h11", "certifi")
@@ -45,12 +53,13 @@ print(json.dumps(sorted({m for m in on_loop if m.split(".")[0] in heavy})))
 """
 
 
+@pytest.mark.parametrize("client", ["shared", "injected"])
 def test_first_async_refresh_imports_nothing_heavy_on_the_loop(
-    n3xt_emulator: Emulator, creds: Credentials
+    n3xt_emulator: Emulator, creds: Credentials, client: str
 ) -> None:
     env = {**os.environ, "T_CLIENT_ID": creds.client_id, "T_CLIENT_SECRET": secret_of(creds)}
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, n3xt_emulator.token_url()],
+        [sys.executable, "-c", SCRIPT, n3xt_emulator.token_url(), client],
         capture_output=True,
         text=True,
         timeout=60,
