@@ -183,16 +183,17 @@ class _Otel:
     def __init__(self, meter_provider: Any, tracer_provider: Any) -> None:
         # Imported here, on the first refresh: never by `import n3xt_creds`.
         from opentelemetry import context, metrics, propagate, trace  # noqa: PLC0415
-        from opentelemetry.context import (  # noqa: PLC0415
-            _SUPPRESS_HTTP_INSTRUMENTATION_KEY,  # the key the HTTP instrumentations check
-        )
 
         from .. import __version__  # noqa: PLC0415 - the package is loaded by now
 
         self.context = context
         self.trace = trace
         self.propagate = propagate
-        self.suppress_http_key = _SUPPRESS_HTTP_INSTRUMENTATION_KEY
+        # The key the HTTP instrumentations check before recording a request (private
+        # in the API, shared by every instrumentation; an API without it: no suppression).
+        self.suppress_http_key: str | None = getattr(
+            context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None
+        )
         self.span_kind = trace.SpanKind
         self.status_error = trace.Status(trace.StatusCode.ERROR)
         self.tracer = trace.get_tracer(
@@ -649,9 +650,9 @@ class _ObservedRefresh:
             )
             # This span is the HTTP client span: an httpx instrumentation beneath it would
             # record the same request again, so it is told to stand aside.
-            ctx = otel.context.set_value(
-                otel.suppress_http_key, True, otel.trace.set_span_in_context(span, parent)
-            )
+            ctx = otel.trace.set_span_in_context(span, parent)
+            if otel.suppress_http_key is not None:
+                ctx = otel.context.set_value(otel.suppress_http_key, True, ctx)
             carrier: dict[str, str] = {}
             otel.propagate.inject(carrier, context=ctx)
             if carrier:
