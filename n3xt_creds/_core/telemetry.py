@@ -542,6 +542,9 @@ class _ObservedRefresh:
                 "server.address": t._server_address,
             },
             start_time=self.started_ns,
+            # A background refresh belongs to no caller's trace (an async task inherits
+            # the context of whichever request started it): a trace of its own.
+            context=otel.context.Context() if self.trigger == "stale" else None,
         )
         # Current while the flow and its driver run (one thread, or one task): source
         # reads and token requests become its children.

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from n3xt_creds import Credentials, EnvSource, InvalidClientError
 from n3xt_creds._core.logfields import FIELDS
 from n3xt_creds.testing import Emulator, Fault, ManualClock
-from tests._poll import wait_until
+from tests._poll import await_until, wait_until
 from tests.authenticator._otel import Sdk, exported_strings
 from tests.authenticator._support import CANARY_SECRET, SwitchableSource, secret_of
 from tests.authenticator.conftest import MakeAuth
@@ -159,6 +159,10 @@ def test_stale_expired_invalidate_and_api_401_triggers(
     auth.get_token()  # the stale token, and a background refresh
     wait_until(lambda: sdk.value("n3xt_creds.token.refreshes") == 2, what="background refresh")
     assert sdk.value("n3xt_creds.token.refreshes", trigger="stale", result="success") == 1
+    stale = next(
+        s for s in sdk.spans() if dict(s.attributes or {}).get("n3xt_creds.trigger") == "stale"
+    )
+    assert stale.parent is None  # a trace of its own, never a caller's
     assert sdk.value("n3xt_creds.cache.lookups", level="process", result="hit") == 1
 
     clock.advance(EXPIRED)
@@ -393,6 +397,29 @@ def test_async_refresh_records_the_same(
     post = next(s for s in sdk.spans() if s.name == "POST")
     refresh = next(s for s in sdk.spans() if s.name == "n3xt_creds refresh")
     assert post.parent is not None and post.parent.span_id == refresh.context.span_id
+
+
+def test_a_caller_s_refresh_joins_its_trace_a_background_one_has_its_own(
+    make_auth: MakeAuth, sdk: Sdk, clock: ManualClock
+) -> None:
+    auth = make_auth(clock=clock, **sdk.providers)
+    tracer = sdk.tracer_provider.get_tracer("app")
+
+    async def main() -> None:
+        with tracer.start_as_current_span("handler 1"):
+            await auth.aget_token()  # cold: this caller waits, its trace shows why
+        clock.advance(STALE)
+        with tracer.start_as_current_span("handler 2"):
+            await auth.aget_token()  # stale: a background task, inheriting this context
+        await await_until(lambda: sdk.value("n3xt_creds.token.refreshes") == 2)
+        await auth.aclose()
+
+    asyncio.run(main())
+    spans = {s.name: s for s in sdk.spans() if s.name.startswith("handler")}
+    refreshes = [s for s in sdk.spans() if s.name == "n3xt_creds refresh"]
+    cold, stale = sorted(refreshes, key=lambda s: s.start_time or 0)
+    assert cold.parent is not None and cold.parent.span_id == spans["handler 1"].context.span_id
+    assert stale.parent is None
 
 
 def test_httpx_instrumentation_adds_no_second_span_for_the_token_request(
