@@ -22,6 +22,10 @@ MockTransport, everything else the bundled emulator on 127.0.0.1.
 7-8. The shared token cache (benchmarks/fleet.py): N worker processes cold-starting
    together per backend (none = the per-process baseline, file, redis), and fleet
    events (token lifetimes, a revocation, Redis killed) on redis.
+9. Storms (benchmarks/storm.py, issue 10): what N3XT sees in bad weather — a wrong
+   secret, an outage, an API refusing every token, a fleet going stale, a trickled
+   answer, a token shorter-lived than its round trip — with static stability and,
+   side by side, without it (private knobs), on a scaled clock.
 """
 
 from __future__ import annotations
@@ -535,6 +539,16 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes = [int(size) for size in args.fleet_sizes.split(",")]
     print(fleet_tables(bench_fleet(sizes, args.latency, args.quick), _table))
+    import storm  # benchmarks/storm.py, next to this script
+
+    print(
+        _table(
+            f"9. Storms (issue 10): N3XT's view and the callers', before and with static "
+            f"stability (injected clock x{storm.SPEED:g}: '30 s' pass in 3 s)",
+            storm.HEADER,
+            storm.run(quick=args.quick),
+        )
+    )
     return 0
 
 
