@@ -164,18 +164,36 @@ def test_decryption_failure_hints_kms_and_is_not_retried(make_source, fault_prox
     assert len(fault_proxy.calls()) == 1
 
 
-# -- transient: botocore retries (bounded), then a retryable SourceError ----------------
+# -- transient: retried within the source's RetryPolicy, then a retryable SourceError ----
 
 
-def test_throttling_is_retried_by_botocore_then_succeeds(sm, put, make_source, fault_proxy):
-    """Fault proxy: one ThrottlingException, then moto answers (backoff is botocore's own)."""
+def test_throttling_is_retried_within_the_policy_then_succeeds(sm, put, make_source, fault_proxy):
+    """Fault proxy: two ThrottlingExceptions, then moto answers; the backoff is the
+    core's full jitter from base_delay (botocore's own retries are off)."""
     put(sm, client_id="app", client_secret="value")
-    fault_proxy.fail("ThrottlingException", 400, count=1)
+    fault_proxy.fail("ThrottlingException", 400, count=2)
+    delays: list[float] = []
 
-    credentials = make_source(retry=RetryPolicy(max_attempts=2)).get_credentials()
+    policy = RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=5.0)
+    credentials = make_source(retry=policy, sleep=delays.append).get_credentials()
 
     assert credentials.client_id == "app"
-    assert len(fault_proxy.calls()) == 2
+    assert len(fault_proxy.calls()) == 3
+    assert len(delays) == 2
+    assert 0 <= delays[0] <= 0.5 and 0 <= delays[1] <= 1.0
+
+
+def test_no_retry_starts_after_the_policy_deadline(make_source, fault_proxy) -> None:
+    """A clock that has already run past the deadline at the first failure: one call only."""
+    fault_proxy.fail("ThrottlingException", 400, count=5)
+    readings = iter(range(0, 100, 10))
+
+    policy = RetryPolicy(max_attempts=5, base_delay=0.1, deadline=5.0)
+    with pytest.raises(SourceError, match=r"after 1 attempt\(s\)") as caught:
+        make_source(retry=policy, clock=lambda: float(next(readings))).get_credentials()
+
+    assert caught.value.retryable
+    assert len(fault_proxy.calls()) == 1
 
 
 @pytest.mark.parametrize(

@@ -122,7 +122,7 @@ def test_secrets_manager_down_at_refresh_uses_last_good_credentials(
 
         tried = len(fault_proxy.calls()) - reads_before
     assert statuses == [200] * 5
-    assert tried >= 2  # the refresh did try Secrets Manager (both of botocore's attempts)
+    assert tried >= 2  # the refresh did try Secrets Manager (both attempts of the policy)
     assert n3xt_emulator.counters.token_requests.get("success") == 2
 
 

@@ -172,3 +172,25 @@ def test_import_does_not_import_hvac() -> None:
     code = "import sys, n3xt_creds, n3xt_creds.sources.vault; print('hvac' in sys.modules, 'requests' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("name", ["vault", "aws"])
+def test_retry_keys_are_the_retry_policy_fields(name) -> None:
+    """Both sources read max_attempts / base_delay / max_delay / deadline the same way."""
+    from n3xt_creds import RetryPolicy
+    from n3xt_creds.sources import aws, vault
+
+    factory = {"vault": vault.from_options, "aws": aws.from_options}[name]
+    table = {"url": ADDR} if name == "vault" else {"region_name": "eu-west-1"}
+    retry = {"max_attempts": "2", "base_delay": 0.01, "max_delay": "0.5", "deadline": 3}
+    source = factory(SourceOptions({**table, **retry}, prefix=f"sources.{name}", environ={}))
+    assert source.retry == RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.5, deadline=3.0)
+
+    with pytest.raises(ConfigError, match=f"`sources.{name}.deadline` must be greater than 0"):
+        factory(SourceOptions({**table, "deadline": 0}, prefix=f"sources.{name}", environ={}))
+
+
+def test_token_auth_keys_reach_the_auth(tmp_path) -> None:
+    source = from_options(options(url=ADDR, token_var="AGENT_TOKEN", token_file=str(tmp_path)))
+    assert isinstance(source.auth, VaultTokenAuth)
+    assert (source.auth.token_var, source.auth.token_file) == ("AGENT_TOKEN", str(tmp_path))
