@@ -274,3 +274,22 @@ def test_the_url_comes_from_the_environment_variable_only(monkeypatch: pytest.Mo
     with pytest.raises(ConfigError) as error:
         RedisTokenCache("http://:secretpw@host")
     assert "secretpw" not in str(error.value)
+
+
+def test_a_full_redis_fails_no_call(
+    make_auth: MakeAuth, own_redis: RedisServer, n3xt_emulator: Emulator
+) -> None:
+    import redis
+
+    admin = redis.Redis.from_url(own_redis.url)
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", "1")  # every write is refused with OOM
+    try:
+        auths = [make_auth(RedisTokenCache(own_redis.url)) for _ in range(2)]
+        assert all(auth.get_token() for auth in auths)
+        for auth in auths:
+            stats = auth.shared_cache_stats
+            assert stats is not None and stats.failures == {"redis_full": 1}
+        assert n3xt_emulator.tokens_issued == 2
+    finally:
+        admin.close()

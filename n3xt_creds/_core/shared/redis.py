@@ -215,11 +215,13 @@ class RedisTokenCache:
                 "redis_unreachable", "cannot connect (down, or wrong host/port)"
             ) from None
         except errors.ResponseError as error:
-            word = str(error).split(" ", 1)[0][:20] or "ERR"
-            if word == "OOM":
+            # A write refused at maxmemory: OutOfMemoryError, or inside a script the
+            # "Error running script ... OOM ..." wrapping of it.
+            if "OOM" in str(error) or type(error).__name__ == "OutOfMemoryError":
                 raise StoreError(
                     "redis_full", "Redis is out of memory (maxmemory reached)"
                 ) from None
+            word = str(error).split(" ", 1)[0][:20] or "ERR"
             raise StoreError(f"redis_{word.lower()}", f"Redis answered {word}") from None
         except errors.RedisError as error:
             raise StoreError("redis_error", f"redis-py raised {type(error).__name__}") from None
