@@ -160,10 +160,11 @@ def test_unknown_source_suggests_the_closest(write_settings):
         load_settings(path, environ={})
 
 
-def test_missing_extra_is_a_config_error_naming_it(write_settings):
-    path = write_settings(f'[default]\ntoken_url = "{URL}"\nsource = "vault"\n')
+@pytest.mark.parametrize(("source", "module"), [("vault", "hvac"), ("aws", "boto3")])
+def test_missing_extra_is_a_config_error_naming_it(write_settings, source, module):
+    path = write_settings(f'[default]\ntoken_url = "{URL}"\nsource = "{source}"\n')
     code = (
-        "import sys; sys.modules['hvac'] = None\n"
+        f"import sys; sys.modules[{module!r}] = None\n"
         "from n3xt_creds.cli import main\n"
         f"sys.exit(main(['token', '--settings', {str(path)!r}]))\n"
     )
@@ -172,7 +173,7 @@ def test_missing_extra_is_a_config_error_naming_it(write_settings):
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "pip install 'n3xt-creds[vault]'" in result.stderr
+    assert f"pip install 'n3xt-creds[{source}]'" in result.stderr
     assert result.stderr.count("\n") == 1  # one line
 
 
