@@ -249,3 +249,18 @@ def test_lazy_values_are_read_as_the_app_reads_them(app):
     settings = load_dynaconf(app(text), environ={})
     assert settings.token_url == "https://authn.alpha.n3xt.io/v1/public/p-9/oauth2/token"
     assert settings.timeout == 7.0
+
+
+def test_an_app_without_environments(tmp_path, monkeypatch):
+    from dynaconf import Dynaconf
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "settings.toml").write_text(
+        'page_size = 5\n[n3xt]\ntoken_url = "https://authn.alpha.n3xt.io/v1/public/p/oauth2/token"\n'
+        "timeout = 3\n"
+    )
+    settings = load_dynaconf(
+        Dynaconf(root_path=str(tmp_path), settings_files=["settings.toml"]), environ={}
+    )
+    assert settings.where == "settings.toml [n3xt]"
+    assert settings.timeout == 3.0 and settings.origin("timeout") == "settings.toml [n3xt]"
