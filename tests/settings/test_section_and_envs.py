@@ -283,3 +283,13 @@ def test_source_numbers_are_bounded_in_every_environment(write_settings, table, 
     path = write_settings(f'[default]\ntoken_url = "{URL}"\n[default.sources.{table}]\n{line}\n')
     with pytest.raises(ConfigError, match=r"must be at most"):
         load_settings(path, environ={})
+
+
+def test_secret_in_our_variable_names_the_variable_it_belongs_in(write_settings):
+    path = write_settings(f'[default]\ntoken_url = "{URL}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={"N3XT_CREDS_CLIENT_SECRET": CANARY})
+    message = str(info.value)
+    assert CANARY not in message
+    assert "found in: environment variable N3XT_CREDS_CLIENT_SECRET" in message
+    assert "belongs in the N3XT_CLIENT_SECRET variable" in message
