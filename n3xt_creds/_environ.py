@@ -14,6 +14,8 @@ CLIENT_SECRET = "N3XT_CLIENT_SECRET"
 SETTINGS_FILE = "N3XT_CREDS_SETTINGS"
 SETTINGS_ENV = "N3XT_CREDS_ENV"
 SETTINGS_PREFIX = "N3XT_CREDS"
+# dynaconf's environment selector: honoured for a file shared with an app (section=).
+DYNACONF_ENV = "ENV_FOR_DYNACONF"
 
 # Vault's own variables, honoured the way the vault CLI does.
 VAULT_ADDR = "VAULT_ADDR"

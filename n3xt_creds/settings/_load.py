@@ -7,7 +7,8 @@ The layers, lowest first: ``[default]``, the chosen environment's table, ``[glob
 Tables deep-merge, everything else replaces (a list in ``[production]`` replaces the
 ``[default]`` list rather than being appended to it). With ``section="n3xt"`` our keys
 are read from ``[default.n3xt]``, ``[production.n3xt]``... of a file the application
-shares, and every other key is the application's and left alone. For every leaf key we
+shares, and every other key is the application's and left alone; the environment is
+then also chosen by the application's ``ENV_FOR_DYNACONF`` when ``N3XT_CREDS_ENV`` is unset. For every leaf key we
 remember which layer set it, so error messages and ``n3xt-creds config`` can say where
 a value came from.
 
@@ -104,7 +105,7 @@ def read_settings(
         if local.is_file():
             layers.append((local, _sections(_parse(local), local, section)))
     environments = sorted({name for _, tables in layers for name in tables} - {_GLOBAL})
-    chosen, env_reason, explicit = _choose_env(env, environ)
+    chosen, env_reason, explicit = _choose_env(env, environ, section)
     if explicit and file is not None and chosen != _DEFAULT and chosen not in environments:
         have = ", ".join(f"[{_table(name, section)}]" for name in environments) or "(none)"
         raise ConfigError(
@@ -301,12 +302,19 @@ def _sections(
     return sections
 
 
-def _choose_env(env: str | None, environ: Mapping[str, str]) -> tuple[str, str, bool]:
+def _choose_env(
+    env: str | None, environ: Mapping[str, str], section: str | None
+) -> tuple[str, str, bool]:
     if env is not None:
         return env.strip().lower(), "given by --env or the env argument", True
     if environ.get(_environ.SETTINGS_ENV):
         return environ[_environ.SETTINGS_ENV].strip().lower(), f"from {_environ.SETTINGS_ENV}", True
-    return DEFAULT_ENV, f"default: no env given and {_environ.SETTINGS_ENV} unset", False
+    if section and environ.get(_environ.DYNACONF_ENV):
+        # A file shared with a dynaconf app: one environment selector for both.
+        chosen = environ[_environ.DYNACONF_ENV].strip().lower()
+        return chosen, f"from {_environ.DYNACONF_ENV} (a shared file, section {section!r})", True
+    unset = _environ.SETTINGS_ENV + (f" and {_environ.DYNACONF_ENV}" if section else "")
+    return DEFAULT_ENV, f"default: no env given and {unset} unset", False
 
 
 def merge(

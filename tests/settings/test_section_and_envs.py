@@ -293,3 +293,15 @@ def test_secret_in_our_variable_names_the_variable_it_belongs_in(write_settings)
     assert CANARY not in message
     assert "found in: environment variable N3XT_CREDS_CLIENT_SECRET" in message
     assert "belongs in the N3XT_CLIENT_SECRET variable" in message
+
+
+def test_a_shared_file_follows_env_for_dynaconf(write_settings):
+    path = write_settings(SHARED)
+    settings = load_settings(path, section="n3xt", environ={"ENV_FOR_DYNACONF": "Production"})
+    assert settings.env == "production" and settings.source == "file"
+    assert "from ENV_FOR_DYNACONF" in settings.env_reason
+    ours = {"ENV_FOR_DYNACONF": "production", "N3XT_CREDS_ENV": "default"}
+    assert load_settings(path, section="n3xt", environ=ours).env == "default"
+    # Our own file (no section) has its own selector only.
+    plain = write_settings(f'[default]\ntoken_url = "{URL}"\n', name="own.toml")
+    assert load_settings(plain, environ={"ENV_FOR_DYNACONF": "production"}).env == "development"
