@@ -1,160 +1,44 @@
-"""OpenTelemetry metrics and traces of the slow path (issue 14; names pinned in DESIGN.md).
+"""OpenTelemetry for one authenticator: what the rest of the core calls (issue 14).
 
 n3xt_creds depends on ``opentelemetry-api`` only (extra ``otel``), as OpenTelemetry asks
 of libraries: the application installs and configures the SDK and its exporters. Without
 the API installed, or without an SDK configured, everything here is a no-op.
 
-The API costs ~25 ms to import, so ``import n3xt_creds`` never loads it: a
-:class:`Telemetry` loads it on the first refresh (async callers in a worker thread, so
-the event loop never blocks on it). The hot path, a fresh cached token, never comes here.
-
-What is recorded (low-cardinality attributes; never a token, a secret, a fingerprint of
-either, a URL query or, unless ``record_client_id`` is set, the client_id):
-
-* ``n3xt_creds.token.requests`` {result: success | invalid_client | rejected | transient,
-  error.type on failures, server.address}
-* ``n3xt_creds.token.request.duration`` (s, histogram) {result, server.address}
-* ``n3xt_creds.token.refreshes`` {trigger: cold | expired | stale | api_401 | invalidate |
-  rotation, result: success | failure, error.type on failures}
-* ``n3xt_creds.token.refresh.duration`` (s, histogram) {trigger, result}
-* ``n3xt_creds.token.expires_in`` (s, observable gauge) {server.address}
-* ``n3xt_creds.source.reads`` {source, result: success | not_found | error, error.type}
-* ``n3xt_creds.cache.lookups`` {level: process | shared, result: hit | miss}
-* ``n3xt_creds.cache.failures`` (observable counter) {level: shared, condition}
-* ``n3xt_creds.credentials.last_good`` {source}: refreshes that fell back on them
-* ``n3xt_creds.token.cooldowns`` {error.type}: failures remembered
-* ``n3xt_creds.token.remembered_failures`` {error.type}: calls answered from that memory
-* ``n3xt_creds.token.expired_on_arrival`` {server.address}
-* ``n3xt_creds.api.unauthorized`` {action: replayed | passed_through}
-
-Traces: a ``n3xt_creds refresh`` span (internal) per refresh, with a ``n3xt_creds source
-read`` span (internal) per source read and a ``POST`` span (client, HTTP semantic
-conventions) per token request as its children; events on the refresh span for each
-retry (``retry``), the ``invalid_client`` re-read (``invalid_client_reread``) and a
-fall-back to the last good credentials (``last_good_credentials``). The token request
-span suppresses ``opentelemetry-instrumentation-httpx`` beneath it (it *is* the HTTP
-client span: one span and one ``http.client`` measurement less, never two) and
-propagates its trace context in the request headers as that instrumentation would.
-Neither the request body nor any header value is ever recorded.
+This module is the cheap front: ``import n3xt_creds`` loads it, and it imports nothing of
+OpenTelemetry. :meth:`Telemetry.load` imports :mod:`.otel` (the instruments and spans,
+and opentelemetry-api with them, ~25 ms) on the first refresh; async callers run it in a
+worker thread first, so the event loop never blocks on the import. The hot path, a
+fresh cached token, never comes here. What is recorded: :mod:`.otel`,
+docs/observability.md.
 
 Other modules report what only they see through a few calls: :meth:`Telemetry.observe`
 (the refresh flow), :meth:`Telemetry.trigger` (why a refresh starts),
-:meth:`Telemetry.cache_lookup` (process and shared levels) and :meth:`Telemetry.on_event`,
-fed every :class:`~n3xt_creds.AuthEvent` by the StatsRecorder: a new event kind becomes a
-metric by one line there (cool-downs, remembered failures, 401s passed through).
+:meth:`Telemetry.cache_lookup` (process level) and :meth:`Telemetry.shared_lookup`, and
+:meth:`Telemetry.on_event`, fed every :class:`~n3xt_creds.AuthEvent` by the
+StatsRecorder: a new event kind becomes a metric by one branch there.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
 import urllib.parse
-import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..credentials import Credentials
-from ..errors import CredentialsNotFoundError, InvalidClientError, TokenRequestError
-from .flow import (
-    Action,
-    CredentialsUnchanged,
-    ReadCredentials,
-    RefreshFlow,
-    RefreshResult,
-    SendTokenRequest,
-    Sleep,
-)
 from .logfields import fields
-from .token import TokenResponse
 
 if TYPE_CHECKING:
+    from ..credentials import Credentials
+    from .flow import RefreshFlow, RefreshResult
+    from .otel import Instruments, ObservedRefresh
     from .stats import AuthEvent
 
-__all__ = ["METRICS", "SCHEMA_URL", "CacheLevel", "Telemetry", "Trigger", "source_kind"]
+__all__ = ["CacheLevel", "Telemetry", "Trigger", "source_kind"]
 
 logger = logging.getLogger("n3xt_creds")
 
 Trigger = Literal["cold", "expired", "stale", "api_401", "invalidate", "rotation"]
 CacheLevel = Literal["process", "shared"]
-
-#: The OpenTelemetry semantic conventions the HTTP attributes follow.
-SCHEMA_URL = "https://opentelemetry.io/schemas/1.26.0"
-_SCOPE = "n3xt_creds"
-
-# HTTP client duration buckets recommended by the HTTP semantic conventions (seconds).
-_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
-
-#: Every instrument: name -> (kind, unit, description). Kind is counter, histogram or gauge.
-METRICS: Mapping[str, tuple[str, str, str]] = {
-    "n3xt_creds.token.requests": (
-        "counter",
-        "{request}",
-        "Token requests sent to N3XT, by result (success, invalid_client, rejected, transient).",
-    ),
-    "n3xt_creds.token.request.duration": (
-        "histogram",
-        "s",
-        "Duration of one token request, from sending it to its answer or failure.",
-    ),
-    "n3xt_creds.token.refreshes": (
-        "counter",
-        "{refresh}",
-        "Token refreshes (each may send several requests), by trigger and result.",
-    ),
-    "n3xt_creds.token.refresh.duration": (
-        "histogram",
-        "s",
-        "Duration of one whole refresh: source read, token requests, retries and waits.",
-    ),
-    "n3xt_creds.token.expires_in": (
-        "gauge",
-        "s",
-        "Seconds until the cached token expires (absent while there is none).",
-    ),
-    "n3xt_creds.source.reads": (
-        "counter",
-        "{read}",
-        "Credential source reads, by source and result (success, not_found, error).",
-    ),
-    "n3xt_creds.cache.lookups": (
-        "counter",
-        "{lookup}",
-        "Token cache lookups on the slow path, by level (process, shared) and result.",
-    ),
-    "n3xt_creds.cache.failures": (
-        "observable_counter",
-        "{failure}",
-        "Shared cache store failures by condition (each made a refresh go on alone).",
-    ),
-    "n3xt_creds.credentials.last_good": (
-        "counter",
-        "{refresh}",
-        "Refreshes that used the last good credentials because the source failed.",
-    ),
-    "n3xt_creds.token.remembered_failures": (
-        "counter",
-        "{call}",
-        "Calls answered with a remembered refresh failure, without a token request.",
-    ),
-    "n3xt_creds.token.cooldowns": (
-        "counter",
-        "{cooldown}",
-        "Refresh failures remembered: for a cool-down, callers get the error at once.",
-    ),
-    "n3xt_creds.token.expired_on_arrival": (
-        "counter",
-        "{token}",
-        "Tokens whose lifetime was shorter than the round trip that got them.",
-    ),
-    "n3xt_creds.api.unauthorized": (
-        "counter",
-        "{request}",
-        "API 401 answers to requests carrying our token: replayed with a new token, "
-        "or passed through to the caller.",
-    ),
-}
 
 _SOURCE_KINDS = {
     "EnvSource": "env",
@@ -170,136 +54,6 @@ def source_kind(source: object) -> str:
     ``chain``, or the class name of any other (plugin) source."""
     name = type(source).__name__
     return _SOURCE_KINDS.get(name, name)
-
-
-def _error_type(exc: BaseException) -> str:
-    # As opentelemetry-instrumentation-httpx does: the class's qualified name, no message.
-    return type(exc).__qualname__
-
-
-class _Otel:
-    """The loaded API objects and instruments for one (meter, tracer) provider pair."""
-
-    def __init__(self, meter_provider: Any, tracer_provider: Any) -> None:
-        # Imported here, on the first refresh: never by `import n3xt_creds`.
-        from opentelemetry import context, metrics, propagate, trace  # noqa: PLC0415
-
-        from .. import __version__  # noqa: PLC0415 - the package is loaded by now
-
-        self.context = context
-        self.trace = trace
-        self.propagate = propagate
-        # The key the HTTP instrumentations check before recording a request (private
-        # in the API, shared by every instrumentation; an API without it: no suppression).
-        self.suppress_http_key: str | None = getattr(
-            context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None
-        )
-        self.span_kind = trace.SpanKind
-        self.status_error = trace.Status(trace.StatusCode.ERROR)
-        self.tracer = trace.get_tracer(
-            _SCOPE, __version__, tracer_provider=tracer_provider, schema_url=SCHEMA_URL
-        )
-        meter = metrics.get_meter(
-            _SCOPE, __version__, meter_provider=meter_provider, schema_url=SCHEMA_URL
-        )
-        self.observation = metrics.Observation
-        self.watched: weakref.WeakSet[Telemetry] = weakref.WeakSet()
-        instruments: dict[str, Any] = {}
-        for name, (kind, unit, description) in METRICS.items():
-            if kind == "counter":
-                instruments[name] = meter.create_counter(name, unit, description)
-            elif kind == "histogram":
-                instruments[name] = meter.create_histogram(
-                    name,
-                    unit,
-                    description,
-                    explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
-                )
-            elif kind == "observable_counter":
-                instruments[name] = meter.create_observable_counter(
-                    name, [self._observe_store_failures], unit, description
-                )
-            else:
-                instruments[name] = meter.create_observable_gauge(
-                    name, [self._observe_expiry], unit, description
-                )
-        self.requests = instruments["n3xt_creds.token.requests"]
-        self.request_duration = instruments["n3xt_creds.token.request.duration"]
-        self.refreshes = instruments["n3xt_creds.token.refreshes"]
-        self.refresh_duration = instruments["n3xt_creds.token.refresh.duration"]
-        self.source_reads = instruments["n3xt_creds.source.reads"]
-        self.cache_lookups = instruments["n3xt_creds.cache.lookups"]
-        self.last_good = instruments["n3xt_creds.credentials.last_good"]
-        self.remembered_failures = instruments["n3xt_creds.token.remembered_failures"]
-        self.api_unauthorized = instruments["n3xt_creds.api.unauthorized"]
-        self.cooldowns = instruments["n3xt_creds.token.cooldowns"]
-        self.expired_on_arrival = instruments["n3xt_creds.token.expired_on_arrival"]
-
-    def _observe_expiry(self, options: object) -> Iterable[Any]:
-        """The gauge callback: per attribute set, the soonest expiry among authenticators."""
-        soonest: dict[tuple[tuple[str, str], ...], float] = {}
-        for telemetry in list(self.watched):
-            remaining = telemetry.seconds_to_expiry()
-            if remaining is None:
-                continue
-            key = tuple(sorted(telemetry.token_attributes().items()))
-            soonest[key] = min(remaining, soonest.get(key, remaining))
-        return [self.observation(value, dict(key)) for key, value in soonest.items()]
-
-    def _observe_store_failures(self, options: object) -> Iterable[Any]:
-        """The failures counter callback: shared cache failures by condition, summed."""
-        totals: dict[str, int] = {}
-        for telemetry in list(self.watched):
-            for condition, count in telemetry.shared_failures().items():
-                totals[condition] = totals.get(condition, 0) + count
-        return [
-            self.observation(count, {"level": "shared", "condition": condition})
-            for condition, count in totals.items()
-        ]
-
-
-_loaded: dict[tuple[int, int], _Otel | None] = {}
-_load_lock = threading.Lock()
-
-
-def _otel_for(meter_provider: Any, tracer_provider: Any) -> _Otel | None:
-    """The API objects for these providers (``None``: opentelemetry-api is not installed)."""
-    key = (id(meter_provider), id(tracer_provider))
-    try:
-        return _loaded[key]
-    except KeyError:
-        pass
-    with _load_lock:
-        if key not in _loaded:
-            try:
-                _loaded[key] = _Otel(meter_provider, tracer_provider)
-            except ImportError:
-                _loaded[key] = None  # not installed: a no-op for good
-            except Exception as exc:
-                # Telemetry never fails authentication (an import can hit EMFILE, a
-                # provider can be broken): no telemetry this time, another try next time.
-                logger.warning(
-                    "n3xt_creds could not set up OpenTelemetry (%s: %s); this refresh is "
-                    "not recorded",
-                    type(exc).__name__,
-                    exc,
-                    extra=fields("telemetry_setup_failed"),
-                )
-                raise _NotNow from None
-        return _loaded[key]
-
-
-class _NotNow(Exception):
-    """Loading failed for a passing reason: record nothing now, try again later."""
-
-
-def _new_lock_in_child() -> None:
-    global _load_lock  # noqa: PLW0603 - the parent's lock may have been held at fork
-    _load_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def _no_token() -> float | None:
@@ -327,13 +81,13 @@ class Telemetry:
         record_client_id: bool = False,
     ) -> None:
         parts = urllib.parse.urlsplit(token_url)
-        self._server_address = parts.hostname or ""
-        self._server_port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.server_address = parts.hostname or ""
+        self.server_port = parts.port or (443 if parts.scheme == "https" else 80)
         # No user:password@, no query, no fragment: what the HTTP conventions allow.
-        host = f"[{self._server_address}]" if ":" in self._server_address else self._server_address
+        host = f"[{self.server_address}]" if ":" in self.server_address else self.server_address
         netloc = host if parts.port is None else f"{host}:{parts.port}"
-        self._url_full = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-        self._source = source_kind(source)
+        self.url_full = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        self.source = source_kind(source)
         self._clock = clock
         self._expires_at: Callable[[], float | None] = _no_token
         self._shared_failures: Callable[[], Mapping[str, int]] = dict
@@ -341,7 +95,8 @@ class Telemetry:
         self._tracer_provider = tracer_provider
         self._record_client_id = record_client_id
         self._client_id: str | None = None  # the last pair's, only when record_client_id
-        self._otel: _Otel | None = None
+        self._otel: Instruments | None = None
+        self._observed: type[ObservedRefresh] | None = None  # .otel's, once loaded
         self._loaded = False
         # Why the token was dropped (api_401 / invalidate): the next refresh's trigger.
         self._dropped_because: Trigger | None = None
@@ -354,23 +109,45 @@ class Telemetry:
         return self._loaded
 
     def load(self) -> None:
-        """Import opentelemetry-api and create the instruments (once; a no-op without it)."""
+        """Import opentelemetry-api and create the instruments (once; a no-op without it).
+
+        Telemetry never fails authentication: when the import or the instruments fail
+        for a passing reason (EMFILE during the import, a broken provider), this refresh
+        is not recorded and the next one tries again.
+        """
         if self._loaded:
             return
         try:
-            self._otel = _otel_for(self._meter_provider, self._tracer_provider)
-        except _NotNow:
+            from . import otel  # noqa: PLC0415 - imports opentelemetry: the first refresh only
+        except ImportError:
+            self._loaded = True  # opentelemetry-api is not installed: a no-op for good
             return
-        if self._otel is not None:
-            self._otel.watched.add(self)
+        except Exception as exc:
+            self._setup_failed(exc)
+            return
+        try:
+            instruments = otel.instruments_for(self._meter_provider, self._tracer_provider)
+        except Exception as exc:
+            self._setup_failed(exc)
+            return
+        self._otel, self._observed = instruments, otel.ObservedRefresh
+        instruments.watched.add(self)
         self._loaded = True
+
+    def _setup_failed(self, exc: Exception) -> None:
+        logger.warning(
+            "n3xt_creds could not set up OpenTelemetry (%s: %s); this refresh is not recorded",
+            type(exc).__name__,
+            exc,
+            extra=fields("telemetry_setup_failed"),
+        )
 
     def close(self) -> None:
         """The authenticator closed: its token leaves the expiry gauge."""
         if self._otel is not None:
             self._otel.watched.discard(self)
 
-    def _get(self) -> _Otel | None:
+    def _get(self) -> Instruments | None:
         if not self._loaded:
             self.load()
         return self._otel
@@ -379,7 +156,7 @@ class Telemetry:
 
     def token_attributes(self) -> dict[str, str]:
         """Attributes of every token metric: the N3XT host (and client_id if opted in)."""
-        attributes = {"server.address": self._server_address}
+        attributes = {"server.address": self.server_address}
         if self._client_id is not None:
             attributes["n3xt_creds.client_id"] = self._client_id
         return attributes
@@ -469,335 +246,15 @@ class Telemetry:
         Without opentelemetry-api installed, ``flow`` itself.
         """
         otel = self._get()
-        if otel is None:
+        if otel is None or self._observed is None:
             return flow
-        return _ObservedRefresh(self, otel, trigger, lazy=trigger == "rotation").run(flow)
+        return self._observed(self, otel, trigger, lazy=trigger == "rotation").run(flow)
 
-    def _refresh_ended(self, result: RefreshResult) -> None:
+    def refresh_ended(self, result: RefreshResult) -> None:
         self._dropped_because = None
         if self._record_client_id:
             self._client_id = result.credentials.client_id
 
-    def _credentials_read(self, credentials: Credentials) -> None:
+    def credentials_read(self, credentials: Credentials) -> None:
         if self._record_client_id:
             self._client_id = credentials.client_id
-
-
-class _Step:
-    """A source read or a token request in progress: its span and what it got."""
-
-    __slots__ = (
-        "action",
-        "context_token",
-        "duration",
-        "error",
-        "reason",
-        "span",
-        "started",
-        "started_ns",
-    )
-
-    def __init__(self, action: object, span: Any, context_token: object, reason: str) -> None:
-        self.action = action
-        self.span = span  # None: not traced (yet): a cool-down check's read
-        self.context_token = context_token
-        self.reason = reason
-        self.started = time.perf_counter()
-        self.started_ns = time.time_ns()
-        self.duration = 0.0
-        self.error: BaseException | None = None  # what the driver threw, if anything
-
-
-class _ObservedRefresh:
-    """One refresh: wraps the flow generator, sees every action, result and failure.
-
-    A cool-down check (``lazy``) is a refresh only if the source serves new credentials:
-    its span tree opens at its first token request (dated from its start, its source
-    read added after the fact), and a check that finds nothing new records no span and
-    counts no refresh, only its source read. During a cool-down an env or file source is
-    checked at every call: that must not become a trace per call.
-    """
-
-    def __init__(self, telemetry: Telemetry, otel: _Otel, trigger: Trigger, *, lazy: bool) -> None:
-        self.t = telemetry
-        self.otel = otel
-        self.trigger = trigger
-        self.lazy = lazy
-        self.requests_sent = 0
-        self.span: Any = None
-        self.outer: object = None  # the context token that made the refresh span current
-        self.started_ns = 0
-        self.untraced_reads: list[tuple[_Step, int]] = []  # (step, ended_ns) of a check
-        self.last_response: TokenResponse | None = None
-
-    def _open(self) -> None:
-        """Start the refresh span (at the refresh's start) and make it current."""
-        otel, t = self.otel, self.t
-        self.span = otel.tracer.start_span(
-            "n3xt_creds refresh",
-            kind=otel.span_kind.INTERNAL,
-            attributes={
-                "n3xt_creds.trigger": self.trigger,
-                "n3xt_creds.source": t._source,
-                "server.address": t._server_address,
-            },
-            start_time=self.started_ns,
-            # A background refresh belongs to no caller's trace (an async task inherits
-            # the context of whichever request started it): a trace of its own.
-            context=otel.context.Context() if self.trigger == "stale" else None,
-        )
-        # Current while the flow and its driver run (one thread, or one task): source
-        # reads and token requests become its children.
-        self.outer = otel.context.attach(otel.trace.set_span_in_context(self.span))
-        parent = otel.trace.set_span_in_context(self.span)
-        for step, ended_ns in self.untraced_reads:
-            read = otel.tracer.start_span(
-                "n3xt_creds source read",
-                context=parent,
-                kind=otel.span_kind.INTERNAL,
-                attributes=self._read_attributes(step),
-                start_time=step.started_ns,
-            )
-            self._end_read_span(read, step, end_time=ended_ns)
-        self.untraced_reads = []
-
-    def run(self, flow: RefreshFlow) -> RefreshFlow:
-        started = time.perf_counter()
-        self.started_ns = time.time_ns()
-        if not self.lazy:
-            self._open()
-        step: _Step | None = None
-        error: BaseException | None = None
-        try:
-            action = next(flow)
-            while True:
-                step, to_yield = self._begin(action)
-                failure: Exception | None = None
-                result: object = None
-                try:
-                    result = yield to_yield
-                except Exception as exc:
-                    failure = exc
-                finally:
-                    self._end_io(step, failure, result)
-                # Thrown outside the except block (as the drivers do): nothing the flow
-                # raises in turn gets the driver's exception as its __context__.
-                try:
-                    action = flow.send(result) if failure is None else flow.throw(failure)
-                except StopIteration as stop:
-                    self._settle(step, outcome=stop.value)
-                    step = None
-                    self._refresh_succeeded(stop.value, started)
-                    return stop.value  # type: ignore[no-any-return]
-                except Exception as exc:
-                    self._settle(step, outcome=exc)
-                    step = None
-                    error = exc
-                    raise
-                self._settle(step, outcome=action)
-                step = None
-        except BaseException as exc:
-            if error is None:
-                error = exc
-            raise
-        finally:
-            flow.close()
-            self._finish(step, error, started)
-
-    def _finish(self, step: _Step | None, error: BaseException | None, started: float) -> None:
-        if step is not None and step.span is not None:  # cancelled mid-action
-            step.span.end()
-        if isinstance(error, CredentialsUnchanged):
-            pass  # a cool-down check that found nothing new: not a refresh
-        elif isinstance(error, Exception):
-            self._refresh_failed(error, started)
-        elif error is not None and self.span is not None:
-            self.span.add_event("cancelled")  # GeneratorExit, CancelledError: no failure
-        if self.span is not None:
-            self.otel.context.detach(self.outer)
-            self.span.end()
-
-    # -- a step: begin, I/O done, settled once the flow has decided ---------------------------
-
-    def _begin(self, action: Action) -> tuple[_Step, Action]:
-        otel, t = self.otel, self.t
-        if isinstance(action, SendTokenRequest) and self.span is None:
-            self._open()  # a cool-down check found new credentials: a rotation refresh
-        if isinstance(action, ReadCredentials):
-            if self.span is None:
-                return _Step(action, None, None, action.reason), action
-            if action.reason == "invalid_client":
-                self.span.add_event("invalid_client_reread")
-            parent = otel.trace.set_span_in_context(self.span)
-            span = otel.tracer.start_span(
-                "n3xt_creds source read",
-                context=parent,
-                kind=otel.span_kind.INTERNAL,
-                attributes={"n3xt_creds.source": t._source, "n3xt_creds.reason": action.reason},
-            )
-            token = otel.context.attach(otel.trace.set_span_in_context(span, parent))
-            return _Step(action, span, token, action.reason), action
-        if isinstance(action, SendTokenRequest):
-            parent = otel.trace.set_span_in_context(self.span)
-            attributes: dict[str, Any] = {
-                "http.request.method": "POST",
-                "server.address": t._server_address,
-                "server.port": t._server_port,
-                "url.full": t._url_full,
-            }
-            if self.requests_sent:
-                attributes["http.request.resend_count"] = self.requests_sent
-            self.requests_sent += 1
-            span = otel.tracer.start_span(
-                "POST", context=parent, kind=otel.span_kind.CLIENT, attributes=attributes
-            )
-            # This span is the HTTP client span: an httpx instrumentation beneath it would
-            # record the same request again, so it is told to stand aside.
-            ctx = otel.trace.set_span_in_context(span, parent)
-            if otel.suppress_http_key is not None:
-                ctx = otel.context.set_value(otel.suppress_http_key, True, ctx)
-            carrier: dict[str, str] = {}
-            otel.propagate.inject(carrier, context=ctx)
-            if carrier:
-                request = action.request
-                action = action._replace(
-                    request=request._replace(headers={**request.headers, **carrier})
-                )
-            token = otel.context.attach(ctx)
-            return _Step(action, span, token, "request"), action
-        # Sleep: the wait between attempts; the retry event was added when it was decided.
-        return _Step(action, None, None, "sleep"), action
-
-    def _end_io(self, step: _Step, failure: Exception | None, result: object) -> None:
-        """The driver is done with ``step``: restore the context, note what came back."""
-        step.duration = time.perf_counter() - step.started
-        if step.context_token is not None:
-            self.otel.context.detach(step.context_token)
-        step.error = failure
-        if isinstance(step.action, SendTokenRequest):
-            self.last_response = result if isinstance(result, TokenResponse) else None
-            if self.last_response is not None:
-                step.span.set_attribute("http.response.status_code", self.last_response.status_code)
-        elif isinstance(step.action, ReadCredentials) and isinstance(result, Credentials):
-            self.t._credentials_read(result)
-
-    def _settle(self, step: _Step, *, outcome: object) -> None:
-        """Record ``step`` now that the flow decided what its result meant.
-
-        ``outcome`` is what the flow did next: its next action, its result, or the
-        exception it raised.
-        """
-        if isinstance(step.action, SendTokenRequest):
-            self._settle_request(step, outcome)
-        elif isinstance(step.action, ReadCredentials):
-            self._settle_read(step, outcome)
-
-    def _read_attributes(self, step: _Step) -> dict[str, str]:
-        assert isinstance(step.action, ReadCredentials)
-        return {"n3xt_creds.source": self.t._source, "n3xt_creds.reason": step.action.reason}
-
-    def _end_read_span(self, span: Any, step: _Step, *, end_time: int | None = None) -> None:
-        if step.error is not None:
-            span.set_attribute("error.type", _error_type(step.error))
-            span.set_status(self.otel.status_error)
-        span.end(end_time=end_time)
-
-    def _settle_read(self, step: _Step, outcome: object) -> None:
-        otel, t = self.otel, self.t
-        attributes: dict[str, str] = {"source": t._source}
-        if step.error is None:
-            attributes["result"] = "success"
-        else:
-            kind = "not_found" if isinstance(step.error, CredentialsNotFoundError) else "error"
-            attributes["result"] = kind
-            attributes["error.type"] = _error_type(step.error)
-            if (
-                step.reason != "invalid_client"
-                and self.span is not None
-                and not isinstance(outcome, BaseException)
-            ):
-                # The flow went on without the source: the last good credentials.
-                self.span.add_event(
-                    "last_good_credentials", {"error.type": _error_type(step.error)}
-                )
-                self.span.set_attribute("n3xt_creds.last_good", True)
-                otel.last_good.add(1, {"source": t._source})
-        otel.source_reads.add(1, attributes)
-        if step.span is not None:
-            self._end_read_span(step.span, step)
-        else:
-            self.untraced_reads.append((step, time.time_ns()))
-
-    def _settle_request(self, step: _Step, outcome: object) -> None:
-        otel, t = self.otel, self.t
-        response = self.last_response if step.error is None else None
-        request_id: str | None = None
-        error_type: str | None = None
-        if isinstance(outcome, RefreshResult):
-            result = "success"
-            request_id = outcome.token.request_id
-        else:
-            if isinstance(outcome, InvalidClientError) or (
-                isinstance(outcome, ReadCredentials) and outcome.reason == "invalid_client"
-            ):
-                result = "invalid_client"
-            elif isinstance(outcome, TokenRequestError):
-                result = "transient" if outcome.retryable else "rejected"
-            elif isinstance(outcome, BaseException):
-                result = "rejected"
-            else:
-                result = "transient"  # the flow sleeps and tries again
-            if isinstance(outcome, TokenRequestError):
-                request_id = outcome.request_id
-            if step.error is not None:
-                error_type = _error_type(step.error)
-            elif response is not None and response.status_code >= 400:
-                error_type = str(response.status_code)
-            else:
-                error_type = "invalid_response"  # a 2xx that is not a token answer
-            if isinstance(outcome, Sleep):
-                self.span.add_event(
-                    "retry",
-                    {
-                        "error.type": error_type,
-                        "n3xt_creds.retry.delay": outcome.seconds,
-                        "http.request.resend_count": self.requests_sent,
-                    },
-                )
-        span = step.span
-        if request_id is not None:
-            span.set_attribute("n3xt_creds.request_id", request_id)
-        metric_attributes = t.token_attributes()
-        metric_attributes["result"] = result
-        otel.request_duration.record(step.duration, metric_attributes)
-        if error_type is not None:
-            span.set_attribute("error.type", error_type)
-            span.set_status(otel.status_error)
-            metric_attributes["error.type"] = error_type
-        otel.requests.add(1, metric_attributes)
-        span.end()
-
-    # -- the whole refresh ----------------------------------------------------------------------
-
-    def _refresh_succeeded(self, result: RefreshResult, started: float) -> None:
-        self.t._refresh_ended(result)
-        self.span.set_attribute("n3xt_creds.attempts", result.attempts)
-        if result.token.request_id is not None:
-            self.span.set_attribute("n3xt_creds.request_id", result.token.request_id)
-        self._count_refresh("success", None, started)
-
-    def _refresh_failed(self, error: BaseException, started: float) -> None:
-        self.span.set_attribute("n3xt_creds.attempts", self.requests_sent)
-        self.span.set_attribute("error.type", _error_type(error))
-        # Only the class name: our messages name the client_id and a secret fingerprint.
-        self.span.set_status(self.otel.status_error)
-        self._count_refresh("failure", _error_type(error), started)
-
-    def _count_refresh(self, result: str, error_type: str | None, started: float) -> None:
-        attributes = self.t.token_attributes()
-        attributes["trigger"] = self.trigger
-        attributes["result"] = result
-        self.otel.refresh_duration.record(time.perf_counter() - started, attributes)
-        if error_type is not None:
-            attributes["error.type"] = error_type
-        self.otel.refreshes.add(1, attributes)

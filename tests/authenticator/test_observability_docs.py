@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from n3xt_creds._core.telemetry import METRICS
+from n3xt_creds._core.otel import METRICS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
 RUNNABLE = re.compile(r"<!-- runnable -->\n```python\n(.*?)```", re.DOTALL)
