@@ -8,6 +8,7 @@ from __future__ import annotations
 import email.utils
 import gzip
 import json
+import logging
 import os
 import pickle
 import threading
@@ -301,3 +302,15 @@ def test_every_logger_at_debug_records_no_secret_and_no_token(make_source, vault
     token = source._keeper._lease.token.get_secret_value()
     leaked = [line for line in records.lines if any(s in line for s in (CANARY, secret_id, token))]
     assert leaked == []
+
+
+def test_bounded_reads_keep_the_connection_alive(make_source, vault, caplog) -> None:
+    """Reading answers in chunks (for the cap) still hands the connection back to the pool."""
+    path = vault.new_path()
+    vault.put(path, {"client_id": "client-abc", "client_secret": CANARY})
+    source = make_source(vault.url, path=path, auth=VaultTokenAuth(vault.root_token))
+    caplog.set_level(logging.DEBUG, logger="urllib3.connectionpool")
+    for _ in range(3):
+        assert source.get_credentials().client_id == "client-abc"
+    opened = [r for r in caplog.records if "Starting new HTTP" in r.getMessage()]
+    assert len(opened) == 1
