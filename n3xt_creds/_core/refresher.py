@@ -296,7 +296,9 @@ class Refresher:
                     sleep=time.sleep,
                 )
 
-            if self.shared is None:
+            # A cool-down check asks the source only: with env or file sources it runs
+            # at every call, and must not become a storm on the shared store either.
+            if self.shared is None or flight.kind == "check":
                 settle(own_refresh())
             else:
                 steps = self.shared.obtain(
@@ -320,7 +322,7 @@ class Refresher:
                         sleep=asyncio.sleep,
                     )
 
-                if self.shared is None:
+                if self.shared is None or flight.kind == "check":  # see _refresh_sync
                     result = await own_refresh()
                 else:
                     steps = self.shared.obtain(
