@@ -293,3 +293,34 @@ def test_a_full_redis_fails_no_call(
         assert n3xt_emulator.tokens_issued == 2
     finally:
         admin.close()
+
+
+def test_waiters_poll_when_pub_sub_is_refused_by_an_acl(
+    make_auth: MakeAuth,
+    own_redis: RedisServer,
+    n3xt_emulator: Emulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import redis
+
+    admin = redis.Redis.from_url(own_redis.url)
+    # The documented minimal ACL, without the optional pub/sub permissions.
+    admin.execute_command(
+        "ACL", "SETUSER", "n3xt", "on", ">pw", "~n3xt-creds:*", "resetchannels",
+        "+evalsha", "+script|load", "+get", "+set", "+del", "+type",
+    )  # fmt: skip
+    admin.close()
+    url = own_redis.url.replace("redis://", "redis://n3xt:pw@")
+    n3xt_emulator.latency = 0.3
+    caplog.set_level(logging.WARNING, logger="n3xt_creds")
+    auths = [make_auth(RedisTokenCache(url)) for _ in range(3)]
+    tokens: list[str] = []
+    threads = [threading.Thread(target=lambda a=a: tokens.append(a.get_token())) for a in auths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert len(tokens) == 3 and len(set(tokens)) == 1
+    assert n3xt_emulator.tokens_issued == 1
+    assert all(a.shared_cache_stats and not a.shared_cache_stats.failures for a in auths)
+    assert any("pub/sub refused" in r.getMessage() for r in caplog.records)

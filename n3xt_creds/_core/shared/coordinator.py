@@ -75,6 +75,9 @@ STORE_BACKOFF = 5.0
 _FIRST_POLL = 0.01
 _MAX_POLL = 0.05
 _MAX_POLL_BACKGROUND = 0.5
+# A store that wakes its waiters on publish (Redis pub/sub) is re-read less often: the
+# re-read only notices a lease that ran out (its holder died) or a lost message.
+_MAX_WAIT_NOTIFIED = 0.25
 
 
 class CallStore(NamedTuple):
@@ -201,6 +204,8 @@ class SharedTokens:
         )
         self._failures: dict[str, int] = {}
         self._rng = random.Random()  # noqa: S311 - poll jitter, not cryptography
+        # The store can wake waiters when a token is published (RedisTokenCache.wait).
+        self._notified = callable(getattr(cache, "wait", None))
         # Told the outcome of each refresh that consulted the store: True when its
         # token came from the store (telemetry's shared-level cache lookups).
         self.on_lookup: Callable[[bool], object] = _ignore
@@ -263,8 +268,14 @@ class SharedTokens:
                 self.on_lookup(False)
                 return (yield from self._refresh_alone(publish=True))
             self._count("waited")
-            yield Wait(delay * (0.5 + self._rng.random()))
-            delay = min(delay * 1.5, _MAX_POLL_BACKGROUND if background else _MAX_POLL)
+            seconds = delay * (0.5 + self._rng.random())
+            if self._notified:
+                yield CallStore(functools.partial(self._wait_for_publish, key.name, seconds))
+                cap = _MAX_POLL_BACKGROUND if background else _MAX_WAIT_NOTIFIED
+            else:
+                yield Wait(seconds)
+                cap = _MAX_POLL_BACKGROUND if background else _MAX_POLL
+            delay = min(delay * 1.5, cap)
 
     def _lead(self, key: EntryKey, owner: str) -> Generator[SharedStep, Any, RefreshResult]:
         self._count("led")
@@ -386,6 +397,21 @@ class SharedTokens:
     def _remember(self, header: str, name: str, entry: bytes) -> None:
         with self._lock:
             self._current = (header, name, entry)
+
+    def _wait_for_publish(self, name: str, seconds: float) -> None:
+        """Sleep until the store says a token was published, at most ``seconds``; a store
+        that cannot notify is polled from then on (one warning), never a fallback."""
+        try:
+            self.cache.wait(name, seconds)  # type: ignore[attr-defined]
+        except Exception as error:
+            self._notified = False
+            condition = getattr(error, "condition", type(error).__name__)
+            self._warn_once(
+                "wait_" + str(condition),
+                "cannot subscribe to publish notifications (pub/sub refused or failed); "
+                "waiters re-read the store instead",
+            )
+            time.sleep(seconds)
 
     def _release(self, name: str, owner: str) -> None:
         self._guard("release", self.cache.release, name, owner)

@@ -6,7 +6,8 @@ round trip (a script):
 
 * ``lookup``: ``GET`` the entry; when it is absent (or is the entry the caller
   found unusable) ``SET lease owner NX PX`` in the same script;
-* ``publish``: ``SET entry PX ttl`` and release the caller's lease;
+* ``publish``: ``SET entry PX ttl``, release the caller's lease, and ``PUBLISH`` on
+  the key's channel, which wakes the waiters (:meth:`RedisTokenCache.wait`) at once;
 * ``release`` / ``drop``: compare-and-delete (the lease if it is still ours, the
   entry if it still holds the token we were told to drop).
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+import time
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -49,6 +51,7 @@ return {0, entry or ''}
 _PUBLISH = """
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+redis.pcall('PUBLISH', ARGV[4], '1')
 return 1
 """
 _RELEASE = """
@@ -138,6 +141,9 @@ class RedisTokenCache:
             self._where = _describe_url(url, origin, owner)
         self._lock = threading.Lock()
         self._scripts: dict[str, Any] = {}
+        self._wait_lock = threading.Lock()
+        self._pubsub: Any = None
+        self._channels: set[str] = set()
         if client is None:
             importlib.import_module("redis")  # with the application, not in its first token call
 
@@ -162,7 +168,7 @@ class RedisTokenCache:
         self._run(
             "publish",
             [_entry(key), _lease(key)],
-            [entry, max(1, int(ttl_seconds * 1000)), owner or ""],
+            [entry, max(1, int(ttl_seconds * 1000)), owner or "", _channel(key)],
         )
 
     def release(self, key: str, owner: str) -> None:
@@ -172,6 +178,40 @@ class RedisTokenCache:
     def drop(self, key: str, entry: bytes) -> bool:
         """Compare-and-delete the entry."""
         return bool(self._run("drop", [_entry(key)], [entry]) == 1)
+
+    def wait(self, key: str, seconds: float) -> None:
+        """Block until a token is published under ``key`` or ``seconds`` pass (pub/sub).
+
+        The first call subscribes and returns at once (the caller then re-reads, so a
+        token published meanwhile is not missed); later calls sleep in the kernel until
+        the publish script's message arrives. One connection per process, kept.
+        """
+        if not self._wait_lock.acquire(blocking=False):
+            time.sleep(seconds)  # another thread of this process waits on the connection
+            return
+        try:
+            self._call(lambda client: self._wait_on(client, _channel(key), seconds))
+        finally:
+            self._wait_lock.release()
+
+    def _wait_on(self, client: Any, channel: str, seconds: float) -> None:
+        pubsub = self._pubsub
+        if pubsub is None:
+            pubsub = self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        if channel not in self._channels:
+            pubsub.subscribe(channel)
+            self._channels.add(channel)
+            return
+        message = pubsub.get_message(timeout=seconds)
+        while message is not None:  # drain: one wake-up per wait is enough
+            message = pubsub.get_message(timeout=0)
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: the parent's subscription connection is not ours (not closed:
+        that would shut the parent's socket down)."""
+        self._pubsub = None
+        self._channels = set()
+        self._wait_lock = threading.Lock()
 
     def describe(self) -> str:
         """Host and port (never the password)."""
@@ -255,6 +295,10 @@ def _entry(key: str) -> str:
 
 def _lease(key: str) -> str:
     return f"{_PREFIX}:{{{key}}}:lease"
+
+
+def _channel(key: str) -> str:
+    return f"{_PREFIX}:{{{key}}}:published"
 
 
 def _describe_url(url: object, origin: str, owner: str) -> str:
