@@ -6,6 +6,7 @@ the emulator's server side of each connection).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,8 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from n3xt_creds import Authenticator, Credentials, N3XTCredsError
-from n3xt_creds._core.transport import POOL_CONNECTIONS
+from n3xt_creds import Authenticator, Credentials, N3XTCredsError, TokenRequestError
+from n3xt_creds._core import transport
+from n3xt_creds._core.retry import RetryPolicy
+from n3xt_creds._core.transport import POOL_KEEPALIVE, POOL_MAX_CONNECTIONS, _acquire
 from n3xt_creds.testing import Emulator
 from tests.authenticator._support import SwitchableSource, secret_of
 
@@ -65,7 +68,7 @@ def test_many_authenticators_share_a_few_descriptors(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     verdict = json.loads(done.stdout.strip().splitlines()[-1])
-    assert 1 <= verdict["held"] <= POOL_CONNECTIONS  # 300 tenants, not 300 descriptors
+    assert 1 <= verdict["held"] <= POOL_KEEPALIVE  # 300 tenants, not 300 descriptors
     assert verdict["after_close"] == 0  # the last close() closes the pool
 
 
@@ -135,9 +138,9 @@ def test_async_tenants_share_one_pool_per_event_loop(
     script = tmp_path / "many_async.py"
     script.write_text(ASYNC_SCRIPT)
     env = {**os.environ, "T_CLIENT_ID": creds.client_id, "T_CLIENT_SECRET": secret_of(creds)}
-    n3xt_emulator.latency = 0.02  # long enough for 100 concurrent refreshes to overlap
+    n3xt_emulator.latency = 0.05  # long enough for 150 concurrent refreshes to overlap
     done = subprocess.run(
-        [sys.executable, "-X", "dev", str(script), n3xt_emulator.token_url(), "100"],
+        [sys.executable, "-X", "dev", str(script), n3xt_emulator.token_url(), "150"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -147,8 +150,47 @@ def test_async_tenants_share_one_pool_per_event_loop(
     assert done.returncode == 0, done.stderr[-2000:]
     assert "unclosed" not in done.stderr  # the loop's pool is closed when the loop ends
     verdict = json.loads(done.stdout.strip().splitlines()[-1])
-    assert 1 <= verdict["held"] <= POOL_CONNECTIONS
-    assert 1 <= verdict["again"] <= POOL_CONNECTIONS
+    # All at once: up to POOL_MAX_CONNECTIONS in flight, then only POOL_KEEPALIVE kept.
+    assert 1 <= verdict["held"] <= POOL_KEEPALIVE
+    assert 1 <= verdict["again"] <= POOL_KEEPALIVE
     assert verdict["after_loop"] == 0
     assert verdict["after_all"] == 0
-    assert n3xt_emulator.counters.max_in_flight <= POOL_CONNECTIONS
+    assert n3xt_emulator.counters.max_in_flight <= POOL_MAX_CONNECTIONS
+
+
+async def test_waiting_for_a_slot_is_bounded_and_never_leaks_one() -> None:
+    slots = asyncio.Semaphore(1)
+    await slots.acquire()
+    assert await _acquire(slots, 0.01) is False  # timed out
+    waiter = asyncio.ensure_future(_acquire(slots, 10))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    slots.release()
+    assert not slots.locked()  # neither the timeout nor the cancellation kept a permit
+    assert await _acquire(slots, 0.01) is True
+
+
+def test_a_full_pool_is_a_retryable_pool_timeout(
+    n3xt_emulator: Emulator, source: SwitchableSource
+) -> None:
+    # Every slot taken: what a burst of concurrent refreshes looks like to the next one.
+    slots = transport._POOL.slots
+    for _ in range(POOL_MAX_CONNECTIONS):
+        assert slots.acquire(timeout=5)
+    try:
+        auth = Authenticator(
+            source,
+            token_url=n3xt_emulator.token_url(),
+            timeout=0.05,
+            retry=RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.001),
+        )
+        with pytest.raises(TokenRequestError, match="free connection in the pool") as info:
+            auth.get_token()
+        assert info.value.retryable
+        assert n3xt_emulator.counters.token_requests == {}  # nothing was sent
+    finally:
+        for _ in range(POOL_MAX_CONNECTIONS):
+            slots.release()
+    auth.close()
