@@ -333,8 +333,16 @@ class _Lease:
         return bool(self.ttl) and now >= self.obtained_at + self.ttl * 2 / 3
 
 
+def _seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value) if 0 <= value < float("inf") else 0.0
+
+
 def _lease_from(auth: Mapping[str, Any], now: float, login_ttl: float | None = None) -> _Lease:
-    ttl = float(auth.get("lease_duration") or 0)
+    # Never raise here: this frame holds the raw token. A lease_duration that is not a
+    # number of seconds counts as "no expiry"; a 403 on the next read logs in again.
+    ttl = _seconds(auth.get("lease_duration"))
     return _Lease(
         token=Secret(str(auth["client_token"])),
         obtained_at=now,

@@ -314,3 +314,21 @@ def test_bounded_reads_keep_the_connection_alive(make_source, vault, caplog) -> 
         assert source.get_credentials().client_id == "client-abc"
     opened = [r for r in caplog.records if "Starting new HTTP" in r.getMessage()]
     assert len(opened) == 1
+
+
+def test_a_login_answer_with_a_garbled_lease_still_works(make_source) -> None:
+    """float("soon") used to raise a ValueError from the frame holding the raw token."""
+
+    def respond(method, path, headers):
+        if path.endswith("/login"):
+            auth = {"client_token": f"tok-{CANARY}", "lease_duration": "soon", "renewable": True}
+            return 200, {"Content-Type": "application/json"}, json.dumps({"auth": auth}).encode()
+        pair = {"client_id": "a", "client_secret": "b"}
+        return 200, {"Content-Type": "application/json"}, kv2_body(pair)
+
+    with StubServer(respond) as stub:
+        source = make_source(
+            stub.url, auth=VaultAppRoleAuth("role-1"), environ={"VAULT_SECRET_ID": "sid"}
+        )
+        assert source.get_credentials().client_id == "a"
+        assert stub.requests[-1][2]["X-Vault-Token"] == f"tok-{CANARY}"
