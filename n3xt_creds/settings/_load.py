@@ -8,7 +8,9 @@ Tables deep-merge, everything else replaces (a list in ``[production]`` replaces
 ``[default]`` list rather than being appended to it). With ``section="n3xt"`` our keys
 are read from ``[default.n3xt]``, ``[production.n3xt]``... of a file the application
 shares, and every other key is the application's and left alone; the environment is
-then also chosen by the application's ``ENV_FOR_DYNACONF`` when ``N3XT_CREDS_ENV`` is unset. For every leaf key we
+then also chosen by the application's ``ENV_FOR_DYNACONF`` when ``N3XT_CREDS_ENV`` is unset,
+and our section of a ``.secrets.toml`` next to the file is read too (so that a secret
+put there is refused, saying where it belongs, rather than silently ignored). For every leaf key we
 remember which layer set it, so error messages and ``n3xt-creds config`` can say where
 a value came from.
 
@@ -59,6 +61,8 @@ _PREFIX = _environ.SETTINGS_PREFIX + "_"
 # Variables with the prefix that choose *which* settings, rather than being settings.
 _CONTROL_VARIABLES = frozenset({_environ.SETTINGS_ENV, _environ.SETTINGS_FILE})
 _PLAIN_TYPES = (str, int, float, bool, list, dict)
+# dynaconf's conventional secrets file next to the settings file (read with section=).
+_DYNACONF_SECRETS = ".secrets.toml"
 # dynaconf's instructions inside a table, not settings (a file shared with a dynaconf app).
 _DYNACONF_MARKERS = frozenset({"dynaconf_merge", "dynaconf_merge_unique"})
 # dynaconf's names for the layers that are not environments.
@@ -104,6 +108,11 @@ def read_settings(
         local = file.with_name(f"{file.stem}.local{file.suffix}")
         if local.is_file():
             layers.append((local, _sections(_parse(local), local, section)))
+        secrets = file.with_name(_DYNACONF_SECRETS)
+        if section is not None and secrets.is_file():
+            # A dynaconf app's secrets file: whatever it holds in our section is read like
+            # the rest, so a secret there is refused with where it belongs, not ignored.
+            layers.append((secrets, _sections(_parse(secrets), secrets, section)))
     environments = sorted({name for _, tables in layers for name in tables} - {_GLOBAL})
     chosen, env_reason, explicit = _choose_env(env, environ, section)
     if explicit and file is not None and chosen != _DEFAULT and chosen not in environments:

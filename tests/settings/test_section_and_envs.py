@@ -305,3 +305,21 @@ def test_a_shared_file_follows_env_for_dynaconf(write_settings):
     # Our own file (no section) has its own selector only.
     plain = write_settings(f'[default]\ntoken_url = "{URL}"\n', name="own.toml")
     assert load_settings(plain, environ={"ENV_FOR_DYNACONF": "production"}).env == "development"
+
+
+def test_our_section_of_dot_secrets_toml_is_read_and_a_secret_there_refused(
+    write_settings, tmp_path
+):
+    path = write_settings(SHARED)
+    (tmp_path / ".secrets.toml").write_text(
+        f'[default]\ndb_password = "{CANARY}"   # the app\'s: not ours, left alone\n'
+    )
+    assert load_settings(path, section="n3xt", environ={}).source == "env"
+    (tmp_path / ".secrets.toml").write_text(
+        f'[production.n3xt.sources.file]\nclient_secret = "{CANARY}"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, section="n3xt", environ={})  # development: still refused
+    message = str(info.value)
+    assert CANARY not in message
+    assert f"{tmp_path / '.secrets.toml'} [production.n3xt]" in message
