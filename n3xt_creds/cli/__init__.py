@@ -35,7 +35,14 @@ from .. import __version__
 from ..errors import N3XTCredsError
 from ..settings import build_authenticator, build_source
 from . import _check, _config, _demo
-from ._exit import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE, exit_code_for
+from ._exit import (
+    EXIT_CODES,
+    EXIT_CONFIG,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PIPE,
+    exit_code_for,
+)
 from ._load import load
 
 __all__ = ["EXIT_CODES", "build_parser", "exit_code_for", "main"]
@@ -200,6 +207,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except N3XTCredsError as exc:
         report_error(exc, one_line=args.command == "token")
         return exit_code_for(exc)
+    except ImportError as exc:
+        # A dependency missing below a check we made (a broken install): say which, once.
+        missing = getattr(exc, "name", None) or "a module"
+        print(
+            f"n3xt-creds: ImportError: {missing} cannot be imported ({exc}); reinstall with "
+            "the extra you use, e.g. pip install 'n3xt-creds[vault]' or 'n3xt-creds[aws]'",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     return code
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import n3xt_creds
 
@@ -184,3 +185,28 @@ def test_dynaconf_flag_reads_the_apps_object(run_cli, tmp_path, client_env):
     result = run_cli("token", "--dynaconf", "dynapp:nope", env=env)
     assert result.returncode == 2
     assert "has no attribute 'nope'" in result.stderr
+
+
+def test_an_import_error_below_our_checks_is_one_line(tmp_path, settings_file, client_env):
+    # hvac is installed (the check passes) but one of its own imports is broken.
+    code = (
+        "import sys; sys.modules['hvac.adapters'] = None\n"
+        "from n3xt_creds.cli import main\n"
+        f"sys.exit(main(['token', '--settings', {str(settings_file)!r}]))\n"
+    )
+    env = clean_environ(
+        {**client_env, "N3XT_CREDS_SOURCE": "vault", "VAULT_ADDR": "http://127.0.0.1:9"}
+    )
+    env["VAULT_TOKEN"] = "t"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("n3xt-creds: ImportError: hvac.adapters cannot be imported")
