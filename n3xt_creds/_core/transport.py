@@ -1,11 +1,13 @@
 """Sending token requests over httpx, for the sync and async refresh drivers.
 
 * **One connection pool per process.** Sync refreshes of every Authenticator that was
-  not given a client share one ``httpx.Client`` (at most :data:`POOL_MAX_CONNECTIONS`
-  connections at once, at most :data:`POOL_KEEPALIVE` kept open between requests), created
-  on first use and closed when the last authenticator using it
-  is closed: a thousand tenants hold a handful of descriptors, not a thousand. A
-  client the caller injects is used as it is and never closed by us.
+  not given a client share one ``httpx.Client``, created on first use and closed
+  when the last authenticator using it is closed. At most :data:`POOL_MAX_CONNECTIONS`
+  requests are in flight at once (more wait for a slot, within the request timeout)
+  and at most :data:`POOL_KEEPALIVE` connections stay open between requests: a
+  thousand tenants hold a handful of descriptors, not a thousand, and a cold start of
+  all of them never nears the descriptor limit. A client the caller injects is used
+  as it is and never closed by us.
 * **Async** refreshes share one ``httpx.AsyncClient`` per event loop (an async client
   belongs to the loop it first ran on), with the same bound; it is closed on its loop
   when the loop shuts down (``asyncio.run()`` and ``asyncio.Runner`` finalize async
