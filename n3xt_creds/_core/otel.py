@@ -3,6 +3,7 @@
 Imported by :meth:`Telemetry.load <n3xt_creds._core.telemetry.Telemetry.load>` on the
 first refresh, never by ``import n3xt_creds``: importing this module imports
 ``opentelemetry-api`` (~25 ms), and an ``ImportError`` here means it is not installed.
+
 What is recorded (low-cardinality attributes; never a token, a secret, a fingerprint of
 either, a URL query or, unless ``record_client_id`` is set, the client_id):
 
@@ -70,7 +71,8 @@ _SCOPE = "n3xt_creds"
 # HTTP client duration buckets recommended by the HTTP semantic conventions (seconds).
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 
-#: Every instrument: name -> (kind, unit, description). Kind is counter, histogram or gauge.
+#: Every instrument: name -> (kind, unit, description); kind is ``counter``,
+#: ``histogram``, ``observable_counter`` or ``gauge`` (observable).
 METRICS: Mapping[str, tuple[str, str, str]] = {
     "n3xt_creds.token.requests": (
         "counter",
