@@ -15,22 +15,27 @@ from n3xt_creds._core.otel import METRICS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
 RUNNABLE = re.compile(r"<!-- runnable -->\n```python\n(.*?)```", re.DOTALL)
-EXPECTED = ["n3xt_creds_token_requests_total{", "n3xt_refreshes_total{"]
+EXPECTED = [
+    "n3xt_creds_token_requests_total{",
+    '"event": "refresh_succeeded", "trigger": "cold"',
+    "n3xt_refreshes_total{",
+]
 
 
 def run(code: str) -> str:
+    """Run ``code`` in a fresh interpreter; what it printed (stdout, then stderr)."""
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
-    return done.stdout
+    return done.stdout + done.stderr
 
 
 def examples() -> list[str]:
     return RUNNABLE.findall(DOCS.read_text())
 
 
-def test_the_page_has_its_two_examples() -> None:
+def test_the_page_has_its_examples() -> None:
     assert len(examples()) == len(EXPECTED)
 
 
