@@ -422,6 +422,30 @@ def test_a_caller_s_refresh_joins_its_trace_a_background_one_has_its_own(
     assert stale.parent is None
 
 
+def test_a_refresh_cancelled_mid_request_ends_its_spans_and_counts_no_failure(
+    n3xt_emulator: Emulator, make_auth: MakeAuth, sdk: Sdk, caplog: pytest.LogCaptureFixture
+) -> None:
+    auth = make_auth(**sdk.providers)
+
+    async def main() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(auth.aget_token(), 0.2)
+        # The refresh task is still waiting for the held answer; asyncio.run cancels it.
+
+    n3xt_emulator.pause()
+    try:
+        asyncio.run(main())
+    finally:
+        n3xt_emulator.resume()
+    refresh = next(s for s in sdk.spans() if s.name == "n3xt_creds refresh")
+    assert [e.name for e in refresh.events] == ["cancelled"]
+    post = next(s for s in sdk.spans() if s.name == "POST")
+    assert post.end_time is not None
+    assert sdk.value("n3xt_creds.token.refreshes") == 0
+    assert sdk.value("n3xt_creds.token.requests") == 0  # no answer, no outcome to count
+    assert "Failed to detach context" not in caplog.text
+
+
 def test_httpx_instrumentation_adds_no_second_span_for_the_token_request(
     n3xt_emulator: Emulator, make_auth: MakeAuth, sdk: Sdk
 ) -> None:
