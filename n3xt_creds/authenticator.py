@@ -196,6 +196,7 @@ class Authenticator(httpx.Auth):
                 clock=clock,
                 timeout=self.timeout,
                 deadline=retry.deadline,
+                refresh_jitter=float(refresh_jitter),
             ),
             refresh_jitter=float(refresh_jitter),
             cheap_source=_cheap_to_read(source),

@@ -119,7 +119,7 @@ class Settings:
                 if is_secret_key(key, source=name) and not isinstance(value, bool):
                     value = "<redacted>"
                 rows.append((dotted, value, self.origin(dotted)))
-        for key in ("backend", "directory", "url_var"):
+        for key in ("backend", "directory", "url_var", "timeout"):
             dotted = f"shared_cache.{key}"
             rows.append((dotted, self.shared_cache[key], self.origin(dotted)))
         return rows

@@ -2,7 +2,7 @@
 
 ``backend`` is ``none`` (default), ``file`` or ``redis``; ``directory`` is the file
 cache's home (empty: the per-user runtime directory); ``url_var`` names the
-environment variable holding the Redis URL. The URL itself is never read from a
+environment variable holding the Redis URL; ``timeout`` bounds each Redis operation. The URL itself is never read from a
 settings file: it may carry a password.
 """
 
@@ -21,7 +21,7 @@ __all__ = ["BACKENDS", "SHARED_CACHE_DEFAULTS", "build_shared_cache", "validate_
 
 BACKENDS = ("none", "file", "redis")
 SHARED_CACHE_DEFAULTS: Mapping[str, Any] = MappingProxyType(
-    {"backend": "none", "directory": "", "url_var": REDIS_URL}
+    {"backend": "none", "directory": "", "url_var": REDIS_URL, "timeout": 0.05}
 )
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -78,8 +78,13 @@ def validate_shared_cache(
         raise options.error(
             "url_var", f"must be an environment variable name like REDIS_URL, got {url_var!r}"
         )
+    timeout = options.get_float("timeout", default=0.05, positive=True)
+    if timeout > 10:
+        raise options.error("timeout", f"must be at most 10 seconds; got {timeout}")
     options.finish()
-    return MappingProxyType({"backend": backend, "directory": directory, "url_var": url_var})
+    return MappingProxyType(
+        {"backend": backend, "directory": directory, "url_var": url_var, "timeout": timeout}
+    )
 
 
 def build_shared_cache(
@@ -101,4 +106,9 @@ def build_shared_cache(
         return options.build(FileTokenCache, directory=table["directory"] or None)
     from .._core.shared.redis import RedisTokenCache  # noqa: PLC0415 - only when chosen
 
-    return options.build(RedisTokenCache, url_var=table["url_var"], environ=options.environ)
+    return options.build(
+        RedisTokenCache,
+        url_var=table["url_var"],
+        timeout=table["timeout"],
+        environ=options.environ,
+    )

@@ -91,3 +91,12 @@ def test_bad_tables_are_refused_with_the_key_named(tmp_path: Path, table: str, w
     assert words in str(error.value)
     assert "shared_cache" in str(error.value)
     assert "pw@" not in str(error.value)
+
+
+def test_the_redis_timeout_is_a_setting(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[default.shared_cache]\nbackend = "redis"\ntimeout = 0.5\n')
+    auth = from_settings(path, environ={**ENVIRON, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert isinstance(auth.shared_cache, RedisTokenCache)
+    assert auth.shared_cache.timeout == 0.5
+    with pytest.raises(ConfigError, match="shared_cache.timeout"):
+        load_settings(_write(tmp_path, "[default.shared_cache]\ntimeout = 30\n"), environ=ENVIRON)

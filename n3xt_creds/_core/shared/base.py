@@ -192,7 +192,13 @@ def seal_entry(key: EntryKey, token: Token, *, now: float, wall_now: float) -> b
 
 
 def open_entry(
-    key: EntryKey, entry: bytes, *, now: float, wall_now: float, refresh_margin: float
+    key: EntryKey,
+    entry: bytes,
+    *,
+    now: float,
+    wall_now: float,
+    refresh_margin: float,
+    stale_jitter: float = 0.0,
 ) -> SealedEntry:
     """The token inside ``entry``, placed on the monotonic clock (``now``); raises
     :class:`EntryProblem` for garbage, a foreign entry, or a token already expired.
@@ -226,5 +232,6 @@ def open_entry(
         obtained_at=now - age,
         refresh_margin=refresh_margin,
         request_id=request_id,
+        stale_jitter=stale_jitter,
     )
     return SealedEntry(token, entry)

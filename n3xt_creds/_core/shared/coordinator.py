@@ -137,6 +137,7 @@ def shared_tokens_for(
     clock: Callable[[], float],
     timeout: float,
     deadline: float,
+    refresh_jitter: float = 0.0,
 ) -> SharedTokens | None:
     """The Authenticator's ``shared_cache`` argument, checked, as a :class:`SharedTokens`.
 
@@ -169,6 +170,7 @@ def shared_tokens_for(
         clock=clock,
         lease_seconds=min(deadline, timeout + 2.0),
         wait_seconds=deadline,
+        refresh_jitter=refresh_jitter,
     )
 
 
@@ -185,6 +187,7 @@ class SharedTokens:
         lease_seconds: float,
         wait_seconds: float,
         wall_clock: Callable[[], float] = time.time,
+        refresh_jitter: float = 0.0,
     ) -> None:
         self.cache = cache
         self._token_url = token_url
@@ -193,6 +196,10 @@ class SharedTokens:
         self._wall_clock = wall_clock
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
+        # Each process draws its own stale point for an adopted token, as for one it
+        # requested: the first to go stale leads the refresh, the later ones find the
+        # new token already there (one store read, no wait).
+        self._refresh_jitter = refresh_jitter
         self._lock = threading.Lock()
         self._key: tuple[Credentials, EntryKey] | None = None
         # The entry that holds our current token: what a compare-and-delete drops.
@@ -336,6 +343,7 @@ class SharedTokens:
                 now=now,
                 wall_now=self._wall_clock(),
                 refresh_margin=self._refresh_margin,
+                stale_jitter=self._rng.uniform(0.0, self._refresh_jitter),
             )
         except EntryProblem as problem:
             self._count("ignored_entries")
