@@ -15,8 +15,9 @@ refresh flow gives every send a ``time_left``; this module makes it a hard bound
   cancelling it makes httpcore close that connection.
 
 An ``http_client`` the application passes keeps its own transport: there the sync
-deadline caps each read (``timeout``), not a trickle. The async path is bounded for
-any client.
+deadline caps each read (``timeout``) and :func:`check_deadline` between the chunks of
+the body bounds a trickled body, but not trickled headers. The async path is bounded
+for any client.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-__all__ = ["bound_by_deadline", "bounded", "send_deadline"]
+__all__ = ["bound_by_deadline", "bounded", "check_deadline", "send_deadline"]
 
 T = TypeVar("T")
 
@@ -54,6 +55,17 @@ def send_deadline(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _DEADLINE.reset(token)
+
+
+def check_deadline() -> None:
+    """Raise ``httpx.ReadTimeout`` if the deadline of :func:`send_deadline` has passed.
+
+    Called between the chunks of an answer: with an ``http_client`` of the
+    application's (whose transport we leave alone) it still bounds a trickled body.
+    """
+    deadline = _DEADLINE.get()
+    if deadline is not None and time.monotonic() >= deadline:
+        raise httpx.ReadTimeout(_PASSED)
 
 
 def _capped(timeout: float | None, kind: str) -> float | None:

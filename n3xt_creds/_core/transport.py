@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 
 from ..errors import AuthenticatorClosedError
-from .deadline import bound_by_deadline, bounded, send_deadline
+from .deadline import bound_by_deadline, bounded, check_deadline, send_deadline
 from .flow import SendTokenRequest
 from .token import MAX_BODY_BYTES, TokenResponse
 
@@ -614,6 +614,7 @@ async def _abandon(waiter: Any, slots: Any) -> None:
 
 def _read_all(reader: BodyReader, chunks: Iterable[bytes]) -> None:
     for chunk in chunks:
+        check_deadline()  # a trickled body through a client of the application's
         if not reader.feed(chunk):
             return
     reader.finish()

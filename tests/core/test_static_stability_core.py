@@ -118,3 +118,18 @@ def test_api_damping_replaces_a_rejected_token_once_per_cooldown() -> None:
     cell.finish(flight, third, None, now=API_COOLDOWN_BASE)
     cell.api_accepted(third.header)  # the API took it: the next rejection starts over
     assert cell.api_strikes == 0
+
+
+def test_a_forked_child_keeps_the_memory_with_a_flight_of_its_own() -> None:
+    cell = TokenCell(abandon_after=60, rng=Longest())
+    _, flight, _ = cell.join(0.0)
+    assert flight is not None
+    cell.finish(flight, None, TokenRequestError("down", status_code=503), now=0.0)
+    parent = cell.memory
+    assert parent is not None
+    cell.reset_after_fork()
+    child = cell.memory
+    assert child is not None and child is not parent
+    assert child.flight is not parent.flight and child.flight.done
+    assert (child.failures, child.retry_at, child.error) == (1, parent.retry_at, parent.error)
+    assert cell.join(0.1)[1] is child.flight  # still remembered in the child
