@@ -324,3 +324,12 @@ def test_waiters_poll_when_pub_sub_is_refused_by_an_acl(
     assert n3xt_emulator.tokens_issued == 1
     assert all(a.shared_cache_stats and not a.shared_cache_stats.failures for a in auths)
     assert any("pub/sub refused" in r.getMessage() for r in caplog.records)
+
+
+def test_a_redis_cache_refuses_to_be_pickled() -> None:
+    import pickle
+
+    cache = RedisTokenCache("redis://:hunter2@127.0.0.1:1/0")
+    with pytest.raises(TypeError, match="password") as error:
+        pickle.dumps(cache)
+    assert "hunter2" not in str(error.value)

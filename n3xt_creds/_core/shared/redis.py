@@ -220,6 +220,12 @@ class RedisTokenCache:
     def __repr__(self) -> str:
         return f"RedisTokenCache({self._where})"
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(
+            "n3xt_creds.RedisTokenCache refuses to be pickled: its URL may hold a password. "
+            "Build one per process (from the same settings or REDIS_URL) instead."
+        )
+
     # -- redis-py ------------------------------------------------------------------------
 
     def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
