@@ -36,12 +36,13 @@ Neither the request body nor any header value is ever recorded.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context, metrics, propagate, trace
 
@@ -61,6 +62,22 @@ from .token import TokenResponse
 
 if TYPE_CHECKING:
     from .telemetry import Telemetry, Trigger
+
+_Method = TypeVar("_Method", bound=Callable[..., None])
+
+
+def _harmless(method: _Method) -> _Method:
+    """Recording never fails a refresh: what it raises is logged (once) and dropped."""
+
+    @functools.wraps(method)
+    def guarded(self: ObservedRefresh, *args: Any, **kwargs: Any) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except Exception as exc:
+            self.t.recording_failed(exc)
+
+    return guarded  # type: ignore[return-value]
+
 
 __all__ = ["METRICS", "SCHEMA_URL", "Instruments", "ObservedRefresh", "instruments_for"]
 
@@ -299,6 +316,7 @@ class ObservedRefresh:
         self.untraced_reads: list[tuple[_Step, int]] = []  # (step, ended_ns) of a check
         self.last_response: TokenResponse | None = None
 
+    @_harmless
     def _open(self) -> None:
         """Start the refresh span (at the refresh's start) and make it current."""
         otel, t = self.otel, self.t
@@ -340,7 +358,7 @@ class ObservedRefresh:
         try:
             action = next(flow)
             while True:
-                step, to_yield = self._begin(action)
+                step, to_yield = self._begin_or_untraced(action)
                 failure: Exception | None = None
                 result: object = None
                 try:
@@ -373,6 +391,7 @@ class ObservedRefresh:
             flow.close()
             self._finish(step, error, started)
 
+    @_harmless
     def _finish(self, step: _Step | None, error: BaseException | None, started: float) -> None:
         if step is not None and step.span is not None:  # cancelled mid-action
             step.span.end()
@@ -387,6 +406,13 @@ class ObservedRefresh:
             self.span.end()
 
     # -- a step: begin, I/O done, settled once the flow has decided ---------------------------
+
+    def _begin_or_untraced(self, action: Action) -> tuple[_Step, Action]:
+        try:
+            return self._begin(action)
+        except Exception as exc:
+            self.t.recording_failed(exc)
+            return _Step(action, None, None, "untraced"), action
 
     def _begin(self, action: Action) -> tuple[_Step, Action]:
         otel, t = self.otel, self.t
@@ -437,6 +463,7 @@ class ObservedRefresh:
         # Sleep: the wait between attempts; the retry event was added when it was decided.
         return _Step(action, None, None, "sleep"), action
 
+    @_harmless
     def _end_io(self, step: _Step, failure: Exception | None, result: object) -> None:
         """The driver is done with ``step``: restore the context, note what came back."""
         step.duration = time.perf_counter() - step.started
@@ -445,11 +472,12 @@ class ObservedRefresh:
         step.error = failure
         if isinstance(step.action, SendTokenRequest):
             self.last_response = result if isinstance(result, TokenResponse) else None
-            if self.last_response is not None:
+            if self.last_response is not None and step.span is not None:
                 step.span.set_attribute("http.response.status_code", self.last_response.status_code)
         elif isinstance(step.action, ReadCredentials) and isinstance(result, Credentials):
             self.t.credentials_read(result)
 
+    @_harmless
     def _settle(self, step: _Step, *, outcome: object) -> None:
         """Record ``step`` now that the flow decided what its result meant.
 
@@ -480,17 +508,14 @@ class ObservedRefresh:
             kind = "not_found" if isinstance(step.error, CredentialsNotFoundError) else "error"
             attributes["result"] = kind
             attributes["error.type"] = _error_type(step.error)
-            if (
-                step.reason != "invalid_client"
-                and self.span is not None
-                and not isinstance(outcome, BaseException)
-            ):
+            if step.reason != "invalid_client" and not isinstance(outcome, BaseException):
                 # The flow went on without the source: the last good credentials.
-                self.span.add_event(
-                    "last_good_credentials", {"error.type": _error_type(step.error)}
-                )
-                self.span.set_attribute("n3xt_creds.last_good", True)
                 otel.last_good.add(1, {"source": t.source})
+                if self.span is not None:
+                    self.span.add_event(
+                        "last_good_credentials", {"error.type": _error_type(step.error)}
+                    )
+                    self.span.set_attribute("n3xt_creds.last_good", True)
         otel.source_reads.add(1, attributes)
         if step.span is not None:
             self._end_read_span(step.span, step)
@@ -533,34 +558,40 @@ class ObservedRefresh:
                         "http.request.resend_count": self.requests_sent,
                     },
                 )
-        span = step.span
-        if request_id is not None:
-            span.set_attribute("n3xt_creds.request_id", request_id)
         metric_attributes = t.token_attributes()
         metric_attributes["result"] = result
         otel.request_duration.record(step.duration, metric_attributes)
         if error_type is not None:
-            span.set_attribute("error.type", error_type)
-            span.set_status(otel.status_error)
             metric_attributes["error.type"] = error_type
         otel.requests.add(1, metric_attributes)
+        span = step.span
+        if span is None:
+            return  # its span could not be started: the metrics are recorded all the same
+        if request_id is not None:
+            span.set_attribute("n3xt_creds.request_id", request_id)
+        if error_type is not None:
+            span.set_attribute("error.type", error_type)
+            span.set_status(otel.status_error)
         span.end()
 
     # -- the whole refresh ----------------------------------------------------------------------
 
+    @_harmless
     def _refresh_succeeded(self, result: RefreshResult, started: float) -> None:
         self.t.refresh_ended(result)
-        self.span.set_attribute("n3xt_creds.attempts", result.attempts)
-        if result.token.request_id is not None:
-            self.span.set_attribute("n3xt_creds.request_id", result.token.request_id)
         self._count_refresh("success", None, started)
+        if self.span is not None:
+            self.span.set_attribute("n3xt_creds.attempts", result.attempts)
+            if result.token.request_id is not None:
+                self.span.set_attribute("n3xt_creds.request_id", result.token.request_id)
 
     def _refresh_failed(self, error: BaseException, started: float) -> None:
-        self.span.set_attribute("n3xt_creds.attempts", self.requests_sent)
-        self.span.set_attribute("error.type", _error_type(error))
-        # Only the class name: our messages name the client_id and a secret fingerprint.
-        self.span.set_status(self.otel.status_error)
         self._count_refresh("failure", _error_type(error), started)
+        if self.span is not None:
+            self.span.set_attribute("n3xt_creds.attempts", self.requests_sent)
+            self.span.set_attribute("error.type", _error_type(error))
+            # Only the class name: our messages name the client_id and a secret fingerprint.
+            self.span.set_status(self.otel.status_error)
 
     def _count_refresh(self, result: str, error_type: str | None, started: float) -> None:
         attributes = self.t.token_attributes()

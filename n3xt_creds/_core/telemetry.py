@@ -100,6 +100,7 @@ class Telemetry:
         self._loaded = False
         # Why the token was dropped (api_401 / invalidate): the next refresh's trigger.
         self._dropped_because: Trigger | None = None
+        self._warned: set[str] = set()  # kinds of recording failure already logged
 
     # -- loading ------------------------------------------------------------------------
 
@@ -216,10 +217,28 @@ class Telemetry:
         elif kind == "token_expired_on_arrival":
             self._count("expired_on_arrival", self.token_attributes())
 
+    def recording_failed(self, exc: Exception) -> None:
+        """Recording raised (a span processor or an exporter run inline, a view): the
+        refresh goes on without it; one warning per kind of failure and authenticator."""
+        kind = type(exc).__qualname__
+        if kind in self._warned:
+            return
+        self._warned.add(kind)
+        logger.warning(
+            "OpenTelemetry recording failed (%s: %s); n3xt_creds goes on without recording "
+            "this step (logged once per kind of failure)",
+            kind,
+            exc,
+            extra=fields("telemetry_recording_failed"),
+        )
+
     def _count(self, instrument: str, attributes: dict[str, str]) -> None:
         otel = self._get()
         if otel is not None:
-            getattr(otel, instrument).add(1, attributes)
+            try:
+                getattr(otel, instrument).add(1, attributes)
+            except Exception as exc:
+                self.recording_failed(exc)
 
     def shared_lookup(self, hit: bool) -> None:
         """A refresh consulted the shared cache (L2): its token came from there, or not."""
@@ -227,16 +246,11 @@ class Telemetry:
 
     def cache_lookup(self, level: CacheLevel, *, hit: bool) -> None:
         """A slow-path cache lookup: ``process`` (the in-process cell) or ``shared`` (L2)."""
-        otel = self._get()
-        if otel is not None:
-            otel.cache_lookups.add(1, {"level": level, "result": "hit" if hit else "miss"})
+        self._count("cache_lookups", {"level": level, "result": "hit" if hit else "miss"})
 
     def api_unauthorized(self, *, replayed: bool) -> None:
         """The API answered 401 to our token: the request was replayed, or the 401 passed."""
-        otel = self._get()
-        if otel is not None:
-            action = "replayed" if replayed else "passed_through"
-            otel.api_unauthorized.add(1, {"action": action})
+        self._count("api_unauthorized", {"action": "replayed" if replayed else "passed_through"})
 
     # -- the refresh ----------------------------------------------------------------------
 

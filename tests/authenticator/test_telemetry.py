@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 
 from n3xt_creds import Credentials, EnvSource, InvalidClientError
@@ -564,6 +565,29 @@ def test_log_records_carry_the_same_fields(
     ]
     assert all(isinstance(r.duration, float) and r.duration >= 0 for r in succeeded)  # type: ignore[attr-defined]
     assert by_event["token_invalidated"][0].trigger == "invalidate"  # type: ignore[attr-defined]
+
+
+class BrokenProcessor(SpanProcessor):
+    """A span processor that raises: the SDK calls it inline, inside our refresh."""
+
+    def on_start(self, span: object, parent_context: object = None) -> None:
+        raise RuntimeError("broken span processor (on purpose)")
+
+
+def test_broken_telemetry_never_fails_authentication(
+    n3xt_emulator: Emulator, make_auth: MakeAuth, sdk: Sdk, caplog: pytest.LogCaptureFixture
+) -> None:
+    sdk.tracer_provider.add_span_processor(BrokenProcessor())
+    auth = make_auth(**sdk.providers)
+    assert auth.get_token()
+    auth.invalidate()
+    assert auth.get_token()
+    assert asyncio.run(auth.aget_token())
+    assert n3xt_emulator.counters.token_requests_total == 2
+    warnings = [r for r in caplog.records if r.getMessage().startswith("OpenTelemetry recording")]
+    assert len(warnings) == 1  # once per kind of failure, not per span
+    assert "broken span processor" in warnings[0].getMessage()
+    assert sdk.value("n3xt_creds.token.refreshes", result="success") == 2  # metrics go on
 
 
 def test_client_id_only_when_opted_in(make_auth: MakeAuth, sdk: Sdk, creds: Credentials) -> None:
