@@ -343,6 +343,9 @@ class TokenCell:
         self._api_last_rejection = -math.inf
         self._api_replacement_pending = False
         self._api_replacement: str | None = None
+        # Whether the API refused the replacement during its cool-down (it refuses
+        # every token) or not (a later refusal is a new revocation: start over).
+        self._api_replacement_refused = False
         self.api_keep_until = -math.inf
 
     def join(
@@ -418,6 +421,7 @@ class TokenCell:
                 if self._api_replacement_pending:
                     self._api_replacement_pending = False
                     self._api_replacement = token.header
+                    self._api_replacement_refused = False
             elif flight.background and error is not None:
                 self._background_not_before = now + BACKGROUND_RETRY_INTERVAL
             elif error is not None and isinstance(error, N3XTCredsError):
@@ -473,12 +477,18 @@ class TokenCell:
                 self.api_strikes = 0
                 self._api_replacement = None
             if header == self._api_replacement and now < self.api_keep_until and self._api_damping:
+                self._api_replacement_refused = True
                 return ApiVerdict(replay=False, passed_through=True, strikes=self.api_strikes)
-            if header == self._api_replacement:
-                # A replacement the API refused too, after its cool-down: one more try,
-                # held back longer next time.
+            if header == self._api_replacement and self._api_replacement_refused:
+                # A replacement the API refused during its cool-down, refused again
+                # after it: one more try, held back longer next time.
                 self.api_strikes += 1
                 self.api_keep_until = now + api_cooldown_seconds(self.api_strikes, self._rng)
+            elif header == self._api_replacement:
+                # First refused after its cool-down (headers() users never tell us of
+                # an accepted call): a new revocation, not an API refusing every token.
+                self.api_strikes = 1
+                self.api_keep_until = now + api_cooldown_seconds(1, self._rng)
             else:
                 self.api_strikes = max(self.api_strikes, 1)
                 self.api_keep_until = now + api_cooldown_seconds(self.api_strikes, self._rng)

@@ -133,3 +133,19 @@ def test_a_forked_child_keeps_the_memory_with_a_flight_of_its_own() -> None:
     assert child.flight is not parent.flight and child.flight.done
     assert (child.failures, child.retry_at, child.error) == (1, parent.retry_at, parent.error)
     assert cell.join(0.1)[1] is child.flight  # still remembered in the child
+
+
+def test_a_replacement_first_refused_after_its_cooldown_is_a_new_revocation() -> None:
+    # headers()/invalidate(token) users never report an accepted call: a replacement
+    # the API took for a while and then refused must not escalate the damping.
+    cell = TokenCell(abandon_after=60, rng=Longest())
+    tokens = [cached(value=letter * 20) for letter in "abcd"]
+    _, flight, _ = cell.join(0.0)
+    assert flight is not None
+    cell.finish(flight, tokens[0], None, now=0.0)
+    assert cell.api_rejected(tokens[0].header, 0.0).dropped
+    _, flight, _ = cell.join(0.0)
+    assert flight is not None
+    cell.finish(flight, tokens[1], None, now=0.0)
+    later = cell.api_rejected(tokens[1].header, 20.0)  # never refused while kept
+    assert later.dropped and later.strikes == 1
