@@ -241,21 +241,21 @@ class Instruments:
         ]
 
 
-_loaded: dict[tuple[int, int], Instruments] = {}
+# (meter_provider, tracer_provider) -> instruments. The providers are kept with them:
+# an id() is unique only while its object lives, and a provider built later (tests build
+# one per test) must never get the instruments of a dead one that had the same id.
+_loaded: dict[tuple[int, int], tuple[Any, Any, Instruments]] = {}
 _load_lock = threading.Lock()
 
 
 def instruments_for(meter_provider: Any, tracer_provider: Any) -> Instruments:
     """The instruments for these providers (``None``: the global ones), made once."""
     key = (id(meter_provider), id(tracer_provider))
-    try:
-        return _loaded[key]
-    except KeyError:
-        pass
     with _load_lock:
         if key not in _loaded:
-            _loaded[key] = Instruments(meter_provider, tracer_provider)
-        return _loaded[key]
+            instruments = Instruments(meter_provider, tracer_provider)
+            _loaded[key] = (meter_provider, tracer_provider, instruments)
+        return _loaded[key][2]
 
 
 def _new_lock_in_child() -> None:
