@@ -3,6 +3,7 @@ credentials keep tokens coming, and the telemetry says so (nothing secret in it)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -27,8 +28,12 @@ def sdk() -> Iterator[Sdk]:
 
 
 def test_vault_down_last_good_credentials_in_use(
-    fresh_bao: Callable[..., BaoServer], n3xt_emulator: Emulator, sdk: Sdk
+    fresh_bao: Callable[..., BaoServer],
+    n3xt_emulator: Emulator,
+    sdk: Sdk,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     server = fresh_bao()
     pair = n3xt_emulator.add_client()
     secret = pair.client_secret.get_secret_value()
@@ -69,6 +74,19 @@ def test_vault_down_last_good_credentials_in_use(
     assert read.status.status_code is StatusCode.ERROR
     assert dict(read.attributes or {})["error.type"] == "SourceError"
 
-    for text in exported_strings(sdk):
+    last_good = [r for r in caplog.records if getattr(r, "event", None) == "last_good_credentials"]
+    assert [(r.trigger, r.result) for r in last_good] == [("expired", "last_good")]  # type: ignore[attr-defined]
+    # Exported data and log fields hold no secret, token or client_id; the log text
+    # (unchanged by the fields) names the client_id, never a secret or a token.
+    fields = [
+        f"{k}={v}"
+        for r in caplog.records
+        for k, v in vars(r).items()
+        if k not in ("msg", "args", "message")
+    ]
+    for text in exported_strings(sdk) + fields:
         for value in (secret, server.root_token, first, second, pair.client_id):
             assert value not in text, text
+    for record in caplog.records:
+        for value in (secret, server.root_token, first, second):
+            assert value not in record.getMessage()
