@@ -9,7 +9,6 @@ import asyncio
 import logging
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -617,11 +616,50 @@ print("ok")
     assert done.stdout == "ok\n"
 
 
-def test_without_an_sdk_the_global_proxies_make_it_a_no_op(make_auth: MakeAuth) -> None:
-    # No provider passed and (in this test process) none set globally: API no-ops.
-    auth = make_auth()
-    assert auth.get_token()
+def test_an_sdk_configured_after_the_authenticator_still_gets_everything(
+    n3xt_emulator: Emulator,
+) -> None:
+    # Global providers can be set once per process: a fresh interpreter.
+    creds = n3xt_emulator.add_client()
+    script = f"""
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from n3xt_creds import Authenticator, Credentials, Secret
+
+class Source:
+    def get_credentials(self):
+        return Credentials({creds.client_id!r}, Secret({secret_of(creds)!r}))
+
+with Authenticator(Source(), token_url={n3xt_emulator.token_url()!r}) as auth:
+    auth.get_token()  # no SDK yet: the API's no-op proxies
+    reader, exporter = InMemoryMetricReader(), InMemorySpanExporter()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
     auth.invalidate()
-    done = threading.Event()
-    threading.Thread(target=lambda: (auth.get_token(), done.set())).start()
-    assert done.wait(10)
+    auth.get_token()
+    names = sorted(span.name for span in exporter.get_finished_spans())
+    points = [
+        (metric.name, dict(point.attributes), point.value)
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == "n3xt_creds.token.refreshes"
+        for point in metric.data.data_points
+    ]
+print(names)
+print([(name, attrs["trigger"], value) for name, attrs, value in points])
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "['POST', 'n3xt_creds refresh', 'n3xt_creds source read']",
+        "[('n3xt_creds.token.refreshes', 'invalidate', 1)]",
+    ]
