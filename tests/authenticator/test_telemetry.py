@@ -276,6 +276,25 @@ def test_connection_failures_carry_the_exception_class(make_auth: MakeAuth, sdk:
     assert [s.name for s in sdk.spans()].count("POST") == 2
 
 
+def test_a_final_refusal_is_rejected_with_its_status(
+    n3xt_emulator: Emulator, make_auth: MakeAuth, sdk: Sdk
+) -> None:
+    from n3xt_creds import TokenRequestError
+
+    # A token_url path the endpoint does not know: 404, not retried.
+    auth = make_auth(
+        token_url=f"{n3xt_emulator.url}/v1/public/project-test/oauth2/nope", **sdk.providers
+    )
+    with pytest.raises(TokenRequestError) as failure:
+        auth.get_token()
+    assert sdk.value("n3xt_creds.token.requests", result="rejected", error__type="404") == 1
+    assert sdk.value("n3xt_creds.token.requests") == 1
+    post = next(s for s in sdk.spans() if s.name == "POST")
+    attributes = dict(post.attributes or {})
+    assert (attributes["http.response.status_code"], attributes["error.type"]) == (404, "404")
+    assert attributes["n3xt_creds.request_id"] == failure.value.request_id
+
+
 class SequenceSource:
     """Serves one pair per read, then keeps serving the last."""
 
