@@ -12,6 +12,7 @@ machinery (with dynaconf, hvac, boto3 behind them) load on first use of their na
 from typing import TYPE_CHECKING
 
 from ._core.retry import RetryPolicy
+from ._core.shared.coordinator import SharedCacheStats
 from ._core.stats import AuthenticatorStats, AuthEvent
 from ._lazy import attach
 from ._secret import Secret
@@ -59,6 +60,7 @@ __all__ = [
     "RedisTokenCache",
     "RetryPolicy",
     "Secret",
+    "SharedCacheStats",
     "SourceError",
     "TokenRequestError",
     "VaultAppRoleAuth",
