@@ -47,6 +47,9 @@ def test_runnable_example(number: int, expected: str) -> None:
 
 # Every outcome the dashboard asks about, in one app scraped through the exporter.
 SCENARIOS = """
+import os
+import tempfile
+
 import httpx
 from opentelemetry import metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -90,6 +93,24 @@ with Emulator() as emulator:
                 other.get_token()
             except n3xt_creds.InvalidClientError:
                 pass
+        private = tempfile.mkdtemp()                       # a host-wide cache: L2 hits
+        fleet = [
+            n3xt_creds.Authenticator(
+                Source(creds), token_url=url, shared_cache=n3xt_creds.FileTokenCache(private)
+            )
+            for _ in range(2)
+        ]
+        os.mkdir(os.path.join(private, "open"), 0o755)     # and one it must not trust
+        os.chmod(os.path.join(private, "open"), 0o755)
+        fleet.append(
+            n3xt_creds.Authenticator(
+                Source(creds),
+                token_url=url,
+                shared_cache=n3xt_creds.FileTokenCache(os.path.join(private, "open")),
+            )
+        )
+        for member in fleet:
+            member.get_token()
         print(generate_latest(REGISTRY).decode())
 """
 
@@ -123,7 +144,7 @@ def test_every_dashboard_query_names_scraped_metrics_and_labels() -> None:
     ours = {
         name.replace(".", "_")
         + ("_seconds" if unit == "s" else "")
-        + ("_total" if kind == "counter" else "")
+        + ("_total" if kind in ("counter", "observable_counter") else "")
         for name, (kind, unit, _) in METRICS.items()
     }
     for query in queries:
