@@ -331,7 +331,7 @@ def fleet_tables(result: dict[str, Any], table: Any) -> str:
         )
     hot = result["hot"]
     text += "\n" + table(
-        "9. get_token() with a cached token (ns per call, best of interleaved rounds): "
+        "8b. get_token() with a cached token (ns per call, best of interleaved rounds): "
         "the hot path never touches the shared cache",
         ("no shared cache (baseline)", "file", "redis", "redis / baseline"),
         [
