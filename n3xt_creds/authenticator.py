@@ -33,6 +33,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from ._core.aio import asyncio
 from ._core.arguments import checked_token_url, positive_seconds
 from ._core.cache import CachedToken
 from ._core.hosts import HostAllowlist, is_loopback
@@ -491,7 +492,6 @@ class Authenticator(httpx.Auth):
 
     async def aclose(self) -> None:
         """Async :meth:`close`: awaits this loop's refresh tasks, never blocks the loop."""
-        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
         await self._refresher.wait_for_tasks(self.timeout + 1.0)
         await asyncio.to_thread(self.close)

@@ -42,12 +42,11 @@ import time
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from ..errors import AuthenticatorClosedError, N3XTCredsError
+from .aio import asyncio
 from .logfields import fields
 from .token import Phase, Token
 
 if TYPE_CHECKING:
-    import asyncio
-
     from ..credentials import Credentials
 
 __all__ = [
@@ -180,7 +179,6 @@ class Flight:
     async def wait_async(self, timeout: float) -> None:
         """Wait, without blocking the running event loop, until the flight is over
         (or ``timeout`` seconds pass)."""
-        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
         loop = asyncio.get_running_loop()
         with self._lock:

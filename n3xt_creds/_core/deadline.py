@@ -30,6 +30,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from .aio import asyncio
+
 __all__ = ["bound_by_deadline", "bounded", "check_deadline", "send_deadline"]
 
 T = TypeVar("T")
@@ -153,7 +155,6 @@ async def bounded(awaitable: Awaitable[T], seconds: float | None) -> T:
     Cancelling an httpx request makes httpcore close its connection, so nothing of
     the abandoned answer is read later or reused.
     """
-    import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
     if seconds is None:
         return await awaitable

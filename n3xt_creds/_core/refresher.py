@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..credentials import Credentials
 from ..errors import N3XTCredsError, TokenRequestError
+from .aio import asyncio
 from .cache import BACKGROUND_RETRY_INTERVAL, CachedToken, FailureMemory, Flight, TokenCell
 from .flow import (
     CredentialsUnchanged,
@@ -41,8 +42,6 @@ from .token import Phase
 from .transport import TokenHttp
 
 if TYPE_CHECKING:
-    import asyncio
-
     from ..sources.base import CredentialSource
 
 __all__ = ["FOLLOWER_GRACE", "REFRESH_JITTER", "Refresher"]
@@ -150,7 +149,6 @@ class Refresher:
                 return settled
 
     async def cached_async(self) -> CachedToken:
-        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
         loop = asyncio.get_running_loop()
         looked_up = False
@@ -280,7 +278,6 @@ class Refresher:
         return credentials
 
     async def _aread_credentials(self, flight: Flight, action: ReadCredentials) -> Credentials:
-        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
         # Sources are synchronous (hvac, boto3): never on the event loop.
         return await asyncio.to_thread(self._read_credentials, flight, action)
@@ -309,7 +306,6 @@ class Refresher:
                 settle(drive_sync(steps, own_refresh))
 
     async def _refresh_async(self, flight: Flight) -> None:
-        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
         with self._settling(flight) as settle:
             async with self._http.async_client() as client:
@@ -482,7 +478,6 @@ class Refresher:
 
     async def wait_for_tasks(self, timeout: float) -> None:
         """Let this event loop's refresh tasks finish (bounded)."""
-        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
         loop = asyncio.get_running_loop()
         mine = [task for task in self.tasks if task.get_loop() is loop]
@@ -506,7 +501,6 @@ def _expires_at(cell: TokenCell) -> float | None:
 
 def _refuse_to_block_own_loop(flight: Flight) -> None:
     """A sync wait on the thread whose event loop leads the refresh would deadlock."""
-    import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
     if flight.loop is None:
         return

@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 
 from ..errors import AuthenticatorClosedError
+from .aio import asyncio
 from .deadline import bound_by_deadline, bounded, check_deadline, send_deadline
 from .flow import SendTokenRequest
 from .token import MAX_BODY_BYTES, TokenResponse
@@ -381,7 +382,6 @@ class _LoopPools:
         self.slots: weakref.WeakKeyDictionary[httpx.AsyncClient, Any] = weakref.WeakKeyDictionary()
 
     async def client(self) -> httpx.AsyncClient:
-        import asyncio  # noqa: PLC0415 - loaded by async callers only
 
         loop = asyncio.get_running_loop()
         with self.lock:
@@ -516,7 +516,6 @@ class TokenHttp:
     @contextlib.asynccontextmanager
     async def async_client(self) -> AsyncIterator[httpx.AsyncClient]:
         """The async client for one refresh: the caller's, or this event loop's shared one."""
-        import asyncio  # noqa: PLC0415 - loaded by async callers only; keeps `import n3xt_creds` cheap
 
         self._check_open()
         if not _async_ready:  # a client passed in would import anyio on the loop too
@@ -580,7 +579,6 @@ _NO_SLOT = "no free connection in the process's token pool within the timeout"
 async def _acquire(slots: Any, timeout: float) -> bool:
     """``slots.acquire()`` within ``timeout`` seconds; never leaks a permit on timeout
     or cancellation (``asyncio.wait_for`` could, before Python 3.12)."""
-    import asyncio  # noqa: PLC0415 - loaded by async callers only
 
     if not slots.locked():
         await slots.acquire()  # a free slot: returns without waiting
@@ -603,7 +601,6 @@ def _acquired(waiter: Any) -> bool:
 
 async def _abandon(waiter: Any, slots: Any) -> None:
     """Stop waiting for a slot; give it back if it was granted meanwhile."""
-    import asyncio  # noqa: PLC0415 - loaded by async callers only
 
     if not waiter.done():
         waiter.cancel()

@@ -10,6 +10,7 @@ import types
 import n3xt_creds
 
 HEAVY_MODULES = (
+    "asyncio",  # async callers load it on first use (n3xt_creds._core.aio)
     "boto3",
     "botocore",
     "hvac",

@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 
 from ...credentials import Credentials
 from ...errors import ConfigError
+from ..aio import asyncio
 from ..cache import CachedToken
 from ..flow import RefreshResult
 from ..logfields import fields
@@ -544,7 +545,6 @@ async def drive_async(
 ) -> RefreshResult:
     """Run :meth:`SharedTokens.obtain` without blocking the loop: store calls in a
     worker thread, waits with ``asyncio.sleep``; ``refresh`` returns an awaitable."""
-    import asyncio  # noqa: PLC0415 - loaded by async callers only
 
     reply: object = None
     error: Exception | None = None
