@@ -29,13 +29,13 @@ import urllib.parse
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import httpx
 
 from ._core.aio import asyncio
 from ._core.arguments import checked_token_url, positive_seconds
-from ._core.cache import CachedToken
+from ._core.cache import ApiVerdict, CachedToken
 from ._core.hosts import HostAllowlist, is_loopback
 from ._core.logfields import fields
 from ._core.refresher import REFRESH_JITTER, Refresher
@@ -63,6 +63,14 @@ class _NeedToken:
 
 
 _NEED_TOKEN = _NeedToken()
+
+
+class _DropShared(NamedTuple):
+    """Yielded by the auth flow: drop the shared cache's entry if it still holds ``header``
+    (a store call: blocking in the sync driver, in a worker thread in the async one)."""
+
+    header: str
+
 
 # Set on a requests.PreparedRequest we re-sent after a 401, so it is never replayed twice.
 _REPLAYED = "_n3xt_creds_replayed"
@@ -274,7 +282,11 @@ class Authenticator(httpx.Auth):
             raise TypeError(
                 f"invalidate(token) takes the access token string, not {type(token).__name__}"
             )
-        return self._rejected(f"Bearer {token}", reason="invalidate")
+        header = f"Bearer {token}"
+        verdict = self._rejected(header, reason="invalidate")
+        if verdict.dropped:
+            self._drop_shared(header)
+        return verdict.replay
 
     def _current_sync(self) -> CachedToken:
         cached = self._cell.current
@@ -305,7 +317,11 @@ class Authenticator(httpx.Auth):
         # After a cross-origin redirect the 401 came from a request without our token.
         if response.request.headers.get("Authorization") != cached.header:
             return
-        if not self._api_rejected(cached.header):
+        verdict = self._rejected(cached.header, reason="api_401")
+        if verdict.dropped and self._refresher.shared is not None:
+            # A store call: the async driver runs it in a worker thread, never on the loop.
+            yield _DropShared(cached.header)
+        if not verdict.replay:
             self._telemetry.api_unauthorized(replayed=False)
             return
         if not isinstance(request.stream, httpx.ByteStream):
@@ -332,12 +348,18 @@ class Authenticator(httpx.Auth):
             self._cell.api_accepted(header)
 
     def _api_rejected(self, header: str) -> bool:
-        """The API said 401 to ``header`` (httpx flow, RequestsAuth): drop it unless
-        someone already replaced it. True: replay with a new token; False: the API
-        refuses the token that replaced a rejected one, pass its 401 on."""
-        return self._rejected(header, reason="api_401")
+        """The API said 401 to ``header`` (requests, invalidate(token): blocking callers):
+        drop it unless someone already replaced it, here and in the shared cache. True:
+        replay with a new token; False: the API refuses the token that replaced a
+        rejected one, pass its 401 on."""
+        verdict = self._rejected(header, reason="api_401")
+        if verdict.dropped:
+            self._drop_shared(header)
+        return verdict.replay
 
-    def _rejected(self, header: str, *, reason: str) -> bool:
+    def _rejected(self, header: str, *, reason: str) -> ApiVerdict:
+        """The cell's verdict on a 401 to ``header``, counted and logged; the caller drops
+        the shared cache's entry when ``dropped`` (blocking, or in a worker thread)."""
         verdict = self._cell.api_rejected(header, self._clock())
         if verdict.dropped:
             self._stats.record(AuthEvent("token_invalidated", reason=reason))
@@ -345,7 +367,6 @@ class Authenticator(httpx.Auth):
                 "The API rejected the cached token (401); getting a new one",
                 extra=fields("api_401", trigger="api_401", result="replaced"),
             )
-            self._drop_shared(header)
         elif verdict.passed_through:
             self._stats.record(
                 AuthEvent("api_401_passed_through", reason=reason, failures=verdict.strikes)
@@ -358,7 +379,7 @@ class Authenticator(httpx.Auth):
                 max(0.0, self._cell.api_keep_until - self._clock()),
                 extra=fields("api_401_passed_through", trigger="api_401", result="passed_through"),
             )
-        return verdict.replay
+        return verdict
 
     def _drop_shared(self, header: str) -> None:
         """Drop the shared cache's entry too, if it still holds that token (compare-and-delete):
@@ -429,6 +450,10 @@ class Authenticator(httpx.Auth):
             if step is _NEED_TOKEN:
                 step = flow.send(self._current_sync())
                 continue
+            if isinstance(step, _DropShared):
+                self._drop_shared(step.header)
+                step = flow.send(None)
+                continue
             response = yield step
             try:
                 step = flow.send(response)
@@ -444,6 +469,10 @@ class Authenticator(httpx.Auth):
         while True:
             if step is _NEED_TOKEN:
                 step = flow.send(await self._current_async())
+                continue
+            if isinstance(step, _DropShared):
+                await asyncio.to_thread(self._drop_shared, step.header)
+                step = flow.send(None)
                 continue
             response = yield step
             try:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import os
 import signal
+import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from n3xt_creds import FileTokenCache
 from n3xt_creds._core.shared.file import default_directory
 from n3xt_creds.testing import Emulator
+from tests._poll import await_until
 from tests.shared.conftest import MakeAuth
 
 
@@ -137,3 +141,45 @@ def test_garbage_under_our_key_is_ignored_and_replaced(
     assert stats is not None and stats.ignored_entries == 1 and stats.led == 1
     assert b"not an entry" not in entry.read_bytes()
     assert any("entry_garbage" in r.getMessage() for r in caplog.records)
+
+
+class _DropHeldUntilReleased(FileTokenCache):
+    """A file cache whose compare-and-delete waits for the test (a slow store)."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.drop_started = threading.Event()
+        self.let_go = threading.Event()
+        self.released_in_time: bool | None = None
+
+    def drop(self, key: str, entry: bytes) -> bool:
+        self.drop_started.set()
+        self.released_in_time = self.let_go.wait(5)
+        return super().drop(key, entry)
+
+
+async def test_an_api_401_drops_the_shared_entry_off_the_event_loop(
+    make_auth: MakeAuth, tmp_path: Path, n3xt_emulator: Emulator
+) -> None:
+    # The drop is a store call that can take a store timeout: the async flow runs it in a
+    # worker thread. Held here until another task on the loop releases it: run on the
+    # loop, it would block that task and give up unreleased after 5 s.
+    cache = _DropHeldUntilReleased(tmp_path / "cache")
+    auth = make_auth(cache)
+    await auth.aget_token()
+    n3xt_emulator.revoke_tokens()
+
+    async def release_once_the_drop_waits() -> bool:
+        await await_until(cache.drop_started.is_set, what="the shared drop to start")
+        cache.let_go.set()
+        return True
+
+    async with httpx.AsyncClient(auth=auth) as client:
+        released, response = await asyncio.gather(
+            release_once_the_drop_waits(), client.get(n3xt_emulator.api_url())
+        )
+    assert released
+    assert cache.released_in_time is True
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [401]
+    assert n3xt_emulator.tokens_issued == 2
