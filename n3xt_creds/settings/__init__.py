@@ -155,6 +155,7 @@ def build_authenticator(settings: Settings, source: Any) -> Authenticator:
         env=settings.env,
         origins=settings.origins,
         environ=settings.environ,
+        where=settings.where,
     )
     try:
         return Authenticator(

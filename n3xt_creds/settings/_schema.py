@@ -261,6 +261,7 @@ def _common(
             env=raw.env,
             origins=raw.origins,
             environ=environ,
+            where=raw.where,
         ),
     }
 

@@ -2,8 +2,8 @@
 
 ``backend`` is ``none`` (default), ``file`` or ``redis``; ``directory`` is the file
 cache's home (empty: the per-user runtime directory); ``url_var`` names the
-environment variable holding the Redis URL; ``timeout`` bounds each Redis operation. The URL itself is never read from a
-settings file: it may carry a password.
+environment variable holding the Redis URL; ``timeout`` bounds each Redis operation.
+The URL itself is never read from a settings file: it may carry a password.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def _options(
     env: str,
     origins: Mapping[str, str],
     environ: Mapping[str, str] | None,
+    where: str | None,
 ) -> SourceOptions:
     return SourceOptions(
         table if isinstance(table, dict) else None,
@@ -41,6 +42,7 @@ def _options(
         env=env,
         origins=origins,
         environ=environ,
+        where=where,
     )
 
 
@@ -51,12 +53,13 @@ def validate_shared_cache(
     env: str,
     origins: Mapping[str, str],
     environ: Mapping[str, str] | None,
+    where: str | None = None,
 ) -> Mapping[str, Any]:
     """The checked table, defaults filled in; a ConfigError names the key and the file."""
     if isinstance(table, dict) and table.get("directory") == "":
         # `directory = ""`, as in the documented template: the default directory.
         table = {k: v for k, v in table.items() if k != "directory"}
-    options = _options(table, path=path, env=env, origins=origins, environ=environ)
+    options = _options(table, path=path, env=env, origins=origins, environ=environ, where=where)
     if table is not None and not isinstance(table, dict):
         raise ConfigError(
             f"{options.where}: `shared_cache` must be a table, like [default.shared_cache] "
@@ -94,12 +97,15 @@ def build_shared_cache(
     env: str,
     origins: Mapping[str, str],
     environ: Mapping[str, str] | None,
+    where: str | None = None,
 ) -> object | None:
     """The FileTokenCache or RedisTokenCache the table selects (``None`` for ``none``)."""
     backend = table["backend"]
     if backend == "none":
         return None
-    options = _options(dict(table), path=path, env=env, origins=origins, environ=environ)
+    options = _options(
+        dict(table), path=path, env=env, origins=origins, environ=environ, where=where
+    )
     if backend == "file":
         from .._core.shared.file import FileTokenCache  # noqa: PLC0415 - only when chosen
 

@@ -54,6 +54,13 @@ def test_section_errors_name_the_section_table(write_settings):
     assert "did you mean `source`?" in str(info.value)
 
 
+def test_shared_cache_errors_name_the_section_table_too(write_settings):
+    path = write_settings(SHARED + "\n[development.n3xt.shared_cache]\nbackend = 'redsi'\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, section="n3xt", environ={})
+    assert str(info.value).startswith(f"{path} [development.n3xt]: `shared_cache.backend`")
+
+
 def test_section_from_the_cli(write_settings):
     path = write_settings(SHARED)
     result = _cli("config", "--settings", str(path), "--env", "production", "--section", "n3xt")
