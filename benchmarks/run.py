@@ -39,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Generator
 from typing import Any
 
@@ -149,7 +150,9 @@ def bench_overhead(n: int, rounds: int) -> list[tuple[str, float, float]]:
     except ImportError:  # pragma: no cover - bench extra not installed
         pass
     try:
-        from authlib.integrations.httpx_client import OAuth2Auth
+        with warnings.catch_warnings():  # authlib's own deprecation notice about its httpx module
+            warnings.simplefilter("ignore")
+            from authlib.integrations.httpx_client import OAuth2Auth
 
         auths["authlib"] = OAuth2Auth(
             {
