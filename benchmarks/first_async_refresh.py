@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+
+from _common import StaticSource, longest_loop_block
 
 from n3xt_creds import Authenticator
 from n3xt_creds.testing import Emulator
@@ -20,42 +21,14 @@ from n3xt_creds.testing import Emulator
 _TICK = 0.0005
 
 
-async def _blocked_during(refresh: object) -> float:
-    """Longest delay (ms) of a ticker while ``refresh`` (an awaitable factory) runs."""
-    worst = 0.0
-    stop = asyncio.Event()
-
-    async def ticker() -> None:
-        nonlocal worst
-        while not stop.is_set():
-            start = time.perf_counter()
-            await asyncio.sleep(_TICK)
-            worst = max(worst, time.perf_counter() - start - _TICK)
-
-    tick = asyncio.create_task(ticker())
-    await asyncio.sleep(0.01)  # the ticker is running before the refresh starts
-    worst = 0.0
-    await refresh()  # type: ignore[operator]
-    stop.set()
-    await tick
-    return worst * 1000
-
-
 def main() -> None:
     with Emulator(latency=0.02) as emulator:
-        creds = emulator.add_client()
-        source_creds = creds
-
-        class Source:
-            def get_credentials(self):  # type: ignore[no-untyped-def]
-                return source_creds
-
-        auth = Authenticator(Source(), token_url=emulator.token_url())
+        auth = Authenticator(StaticSource(emulator.add_client()), token_url=emulator.token_url())
 
         async def run() -> dict[str, float]:
-            first = await _blocked_during(auth.aget_token)
+            first = await longest_loop_block(auth.aget_token, tick=_TICK)
             auth.invalidate()
-            warm = await _blocked_during(auth.aget_token)
+            warm = await longest_loop_block(auth.aget_token, tick=_TICK)
             await auth.aclose()
             return {"first_ms": first, "warm_ms": warm}
 

@@ -44,6 +44,7 @@ from collections.abc import Generator
 from typing import Any
 
 import httpx
+from _common import StaticSource, longest_loop_block
 
 import n3xt_creds
 from n3xt_creds import Authenticator, Credentials, Secret
@@ -58,19 +59,6 @@ TOKEN_BODY = {
     "access_token": "bench-access-token",
     "token_type": "bearer",
 }
-
-
-class StaticSource:
-    """A source that always has the same pair (no I/O): isolates the authenticator."""
-
-    def __init__(self, credentials: Credentials) -> None:
-        self.credentials = credentials
-
-    def get_credentials(self) -> Credentials:
-        return self.credentials
-
-    def describe(self) -> str:
-        return "static (benchmark)"
 
 
 class ConstantHeaderAuth(httpx.Auth):
@@ -337,23 +325,9 @@ def bench_loop_blocking(emulator: Emulator, latency: float, callers: int) -> flo
     auth = Authenticator(StaticSource(creds), token_url=emulator.token_url())
 
     async def main() -> float:
-        worst = 0.0
-        stop = asyncio.Event()
-
-        async def ticker() -> None:
-            nonlocal worst
-            while not stop.is_set():
-                start = time.perf_counter()
-                await asyncio.sleep(0.001)
-                worst = max(worst, time.perf_counter() - start - 0.001)
-
-        tick = asyncio.create_task(ticker())
-        await asyncio.sleep(0.01)
-        await _herd_tasks(auth, callers)
-        stop.set()
-        await tick
+        worst = await longest_loop_block(lambda: _herd_tasks(auth, callers), tick=0.001)
         await auth.aclose()
-        return worst * 1000
+        return worst
 
     return asyncio.run(main())
 
@@ -381,7 +355,7 @@ def bench_import(runs: int) -> dict[str, Any]:
             sys.executable,
             "-c",
             "import sys, json, n3xt_creds; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} "
-            "& {'boto3', 'botocore', 'hvac', 'dynaconf', 'requests', 'opentelemetry'})))",
+            "& {'boto3', 'botocore', 'hvac', 'dynaconf', 'requests', 'opentelemetry', 'redis', 'cryptography', 'asyncio'})))",
         ],
         capture_output=True,
         text=True,

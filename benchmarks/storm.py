@@ -32,11 +32,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from _common import StaticSource
 
 from n3xt_creds import (
     Authenticator,
     AuthEvent,
-    Credentials,
     N3XTCredsError,
     RetryPolicy,
     TokenRequestError,
@@ -70,19 +70,6 @@ class ScaledClock:
 
     def run_from(self, at: float) -> None:
         self._base, self._base_real, self._frozen = at, time.monotonic(), False
-
-
-class StaticSource:
-    """Always the same pair (a remote store: re-read once per cool-down step)."""
-
-    def __init__(self, credentials: Credentials) -> None:
-        self.credentials = credentials
-
-    def get_credentials(self) -> Credentials:
-        return self.credentials
-
-    def describe(self) -> str:
-        return "static (storm benchmark)"
 
 
 def _baseline(auth: Authenticator) -> Authenticator:
