@@ -163,7 +163,7 @@ def _layer(
                 origin = f"{source} [{_table(layer, section)}]"
                 _merge(values, tables[layer], origins, origin, prefix="")
     label = f"{file} [{_table(env, section)}]" if file else f"no settings file [{env}]"
-    _apply_environ(values, origins, environ, file=file, env=env)
+    apply_environ(values, origins, environ, file=file, env=env)
     return RawSettings(
         path=file,
         path_reason=path_reason,
@@ -382,17 +382,6 @@ def apply_environ(
     env: str,
 ) -> None:
     """Layer the ``N3XT_CREDS_<KEY>`` variables of ``environ`` over ``values``."""
-    _apply_environ(values, origins, environ, file=file, env=env)
-
-
-def _apply_environ(
-    values: dict[str, Any],
-    origins: dict[str, str],
-    environ: Mapping[str, str],
-    *,
-    file: Path | None,
-    env: str,
-) -> None:
     from dynaconf.utils.parse_conf import parse_conf_data  # noqa: PLC0415 - as above
 
     for name in sorted(environ):
