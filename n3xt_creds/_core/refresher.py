@@ -149,7 +149,6 @@ class Refresher:
                 return settled
 
     async def cached_async(self) -> CachedToken:
-
         loop = asyncio.get_running_loop()
         looked_up = False
         while True:
@@ -278,7 +277,6 @@ class Refresher:
         return credentials
 
     async def _aread_credentials(self, flight: Flight, action: ReadCredentials) -> Credentials:
-
         # Sources are synchronous (hvac, boto3): never on the event loop.
         return await asyncio.to_thread(self._read_credentials, flight, action)
 
@@ -306,7 +304,6 @@ class Refresher:
                 settle(drive_sync(steps, own_refresh))
 
     async def _refresh_async(self, flight: Flight) -> None:
-
         with self._settling(flight) as settle:
             async with self._http.async_client() as client:
 

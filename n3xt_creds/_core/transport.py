@@ -382,7 +382,6 @@ class _LoopPools:
         self.slots: weakref.WeakKeyDictionary[httpx.AsyncClient, Any] = weakref.WeakKeyDictionary()
 
     async def client(self) -> httpx.AsyncClient:
-
         loop = asyncio.get_running_loop()
         with self.lock:
             entry = self.by_loop.get(loop)
