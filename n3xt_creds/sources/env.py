@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, SupportsIndex
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from .. import _environ
 from .._core.arguments import non_empty_str
@@ -12,7 +12,9 @@ from .._secret import Secret
 from ..credentials import Credentials
 from ..errors import ConfigError, CredentialsNotFoundError, SourceError
 from .base import pickle_refusal
-from .options import SourceOptions
+
+if TYPE_CHECKING:  # settings build sources through it; the sources never import it
+    from .options import SourceOptions
 
 __all__ = ["EnvSource", "from_options"]
 

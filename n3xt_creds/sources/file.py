@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._core.arguments import non_empty_str
 from .._secret import Secret
@@ -11,7 +12,9 @@ from .._text import escape_controls
 from ..credentials import Credentials
 from ..errors import ConfigError, CredentialsNotFoundError, SourceError
 from ._files import MAX_CREDENTIAL_FILE_BYTES, read_small_file
-from .options import SourceOptions
+
+if TYPE_CHECKING:  # settings build sources through it; the sources never import it
+    from .options import SourceOptions
 
 __all__ = ["MAX_SECRET_FILE_BYTES", "FileSource", "from_options"]
 
