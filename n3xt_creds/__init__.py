@@ -12,7 +12,6 @@ machinery (with dynaconf, hvac, boto3 behind them) load on first use of their na
 from typing import TYPE_CHECKING
 
 from ._core.retry import RetryPolicy
-from ._core.shared.coordinator import SharedCacheStats
 from ._core.stats import AuthenticatorStats, AuthEvent
 from ._lazy import attach
 from ._secret import Secret
@@ -33,6 +32,7 @@ from .sources.env import EnvSource
 from .sources.file import FileSource
 
 if TYPE_CHECKING:
+    from ._core.shared.coordinator import SharedCacheStats
     from ._core.shared.file import FileTokenCache
     from ._core.shared.redis import RedisTokenCache
     from .settings import from_dynaconf, from_settings
@@ -78,6 +78,7 @@ _LAZY = {
     "from_dynaconf": ".settings",
     "AwsSecretsManagerSource": ".sources.aws",
     "FileTokenCache": "._core.shared.file",
+    "SharedCacheStats": "._core.shared.coordinator",
     "RedisTokenCache": "._core.shared.redis",
     "VaultSource": ".sources.vault",
     "VaultTokenAuth": ".sources.vault",

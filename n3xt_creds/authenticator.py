@@ -29,7 +29,7 @@ import urllib.parse
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator
 from types import TracebackType
-from typing import Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import httpx
 
@@ -40,7 +40,6 @@ from ._core.hosts import HostAllowlist, is_loopback
 from ._core.logfields import fields
 from ._core.refresher import REFRESH_JITTER, Refresher
 from ._core.retry import RetryPolicy
-from ._core.shared.coordinator import SharedCacheStats, shared_tokens_for
 from ._core.stats import AuthenticatorStats, AuthEvent, StatsRecorder
 from ._core.telemetry import Telemetry
 from ._core.transport import TokenHttp
@@ -49,6 +48,9 @@ from .sources.base import CredentialSource, describe_source
 from .sources.chain import ChainSource
 from .sources.env import EnvSource
 from .sources.file import FileSource
+
+if TYPE_CHECKING:
+    from ._core.shared.coordinator import SharedCacheStats, SharedTokens
 
 __all__ = ["Authenticator"]
 
@@ -198,7 +200,9 @@ class Authenticator(httpx.Auth):
             http=self._http,
             stats=self._stats,
             telemetry=self._telemetry,
-            shared=shared_tokens_for(
+            shared=None
+            if shared_cache is None
+            else _shared_tokens(
                 shared_cache,
                 token_url=self.token_url,
                 refresh_margin=self.refresh_margin,
@@ -581,6 +585,13 @@ def _cheap_to_read(source: object) -> bool:
     if isinstance(source, ChainSource):
         return all(_cheap_to_read(member) for member in source.sources)
     return False
+
+
+def _shared_tokens(cache: object, **options: Any) -> SharedTokens | None:
+    """The shared cache's coordinator; its module loads only when an app uses one."""
+    from ._core.shared.coordinator import shared_tokens_for  # noqa: PLC0415 - see docstring
+
+    return shared_tokens_for(cache, **options)
 
 
 # -- fork safety --------------------------------------------------------------------------

@@ -35,7 +35,6 @@ from .flow import (
 )
 from .logfields import fields
 from .retry import RetryPolicy
-from .shared.coordinator import SharedTokens, drive_async, drive_sync
 from .stats import AuthEvent, StatsRecorder
 from .telemetry import Telemetry
 from .token import Phase
@@ -43,6 +42,7 @@ from .transport import TokenHttp
 
 if TYPE_CHECKING:
     from ..sources.base import CredentialSource
+    from .shared.coordinator import SharedTokens
 
 __all__ = ["FOLLOWER_GRACE", "REFRESH_JITTER", "Refresher"]
 
@@ -296,12 +296,14 @@ class Refresher:
             if self.shared is None or flight.kind == "check":
                 settle(own_refresh())
             else:
-                steps = self.shared.obtain(
-                    self._credentials_for_shared(),
-                    background=flight.background,
-                    current=self.cell.current,
+                settle(
+                    self.shared.obtain_sync(
+                        self._credentials_for_shared(),
+                        background=flight.background,
+                        current=self.cell.current,
+                        refresh=own_refresh,
+                    )
                 )
-                settle(drive_sync(steps, own_refresh))
 
     async def _refresh_async(self, flight: Flight) -> None:
         with self._settling(flight) as settle:
@@ -318,12 +320,12 @@ class Refresher:
                 if self.shared is None or flight.kind == "check":  # see _refresh_sync
                     result = await own_refresh()
                 else:
-                    steps = self.shared.obtain(
+                    result = await self.shared.obtain_async(
                         await asyncio.to_thread(self._credentials_for_shared),
                         background=flight.background,
                         current=self.cell.current,
+                        refresh=own_refresh,
                     )
-                    result = await drive_async(steps, own_refresh)
             settle(result)
 
     def _credentials_for_shared(self) -> Credentials | None:

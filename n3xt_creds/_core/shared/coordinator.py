@@ -220,6 +220,30 @@ class SharedTokens:
 
     # -- the refresh -----------------------------------------------------------------
 
+    def obtain_sync(
+        self,
+        credentials: Credentials | None,
+        *,
+        background: bool,
+        current: CachedToken | None,
+        refresh: Callable[[], RefreshResult],
+    ) -> RefreshResult:
+        """:meth:`obtain` driven with blocking I/O; ``refresh`` runs our own flow."""
+        steps = self.obtain(credentials, background=background, current=current)
+        return drive_sync(steps, refresh)
+
+    async def obtain_async(
+        self,
+        credentials: Credentials | None,
+        *,
+        background: bool,
+        current: CachedToken | None,
+        refresh: Callable[[], Any],
+    ) -> RefreshResult:
+        """:meth:`obtain` driven without blocking the loop; ``refresh`` is awaitable."""
+        steps = self.obtain(credentials, background=background, current=current)
+        return await drive_async(steps, refresh)
+
     def obtain(
         self, credentials: Credentials | None, *, background: bool, current: CachedToken | None
     ) -> Generator[SharedStep, Any, RefreshResult]:
